@@ -1,0 +1,113 @@
+//! The command line as clap sees it, and nothing else.
+//!
+//! These types mirror what the user typed. `settings.rs` turns them into
+//! validated settings; the core never sees a clap type.
+
+pub mod cert;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Make containerd trust private registries: sets the CRI registry
+/// `config_path` in config.toml and writes certs.d/<host>/hosts.toml,
+/// showing a diff before anything is written.
+#[derive(Debug, Parser)]
+#[command(name = "certsd", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options accepted before or after the subcommand.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Read and write inside DIR as if it were / (paths written into files stay as the node sees them).
+    #[arg(long, global = true, value_name = "DIR", env = "CERTSD_ROOT")]
+    pub root: Option<PathBuf>,
+    /// containerd's config file [default: /etc/containerd/config.toml].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The hosts directory [default: the config's config_path when it names one directory, else /etc/containerd/certs.d].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub certs_dir: Option<PathBuf>,
+    /// The containerd version to write for [default: `containerd --version`, else inferred from the config].
+    #[arg(long, global = true, value_name = "X.Y.Z")]
+    pub containerd_version: Option<String>,
+    /// How to print the result.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// `--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A unified diff on stdout, status lines on stderr.
+    Text,
+    /// One JSON object on stdout.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the changes as a unified diff; write nothing.
+    Plan(PlanArgs),
+    /// Print the same diff, then write it.
+    Apply(ApplyArgs),
+    /// Make and inspect registry certificates.
+    #[command(subcommand)]
+    Cert(cert::CertCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// Exit 0 when nothing would change, 2 when changes are pending, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub trust: TrustArgs,
+}
+
+/// What to trust for one registry host.
+#[derive(Debug, Args, Default)]
+#[command(next_help_heading = "Trust")]
+pub struct TrustArgs {
+    /// The registry as images name it: HOST or HOST:PORT (docker.io, registry.local:5000, [::1]:5000).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub host: Option<String>,
+    /// The upstream URL, tried last [default: https://HOST; docker.io: https://registry-1.docker.io].
+    #[arg(long, value_name = "URL", requires = "host")]
+    pub server: Option<String>,
+    /// An endpoint tried before the server; repeat for several, in order.
+    #[arg(long, value_name = "URL", requires = "host")]
+    pub mirror: Vec<String>,
+    /// A PEM CA certificate to trust; copied into certs.d/HOST/. Repeatable.
+    #[arg(long, value_name = "FILE", requires = "host")]
+    pub ca: Vec<PathBuf>,
+    /// A client certificate (PEM) for mTLS; copied into certs.d/HOST/.
+    #[arg(long, value_name = "FILE", requires_all = ["host", "client_key"])]
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's private key; copied into certs.d/HOST/ with mode 0600.
+    #[arg(long, value_name = "FILE", requires_all = ["host", "client_cert"])]
+    pub client_key: Option<PathBuf>,
+    /// Do not verify the registry's certificate.
+    #[arg(long, requires = "host")]
+    pub skip_verify: bool,
+    /// Comma list of pull, resolve, push [default: pull,resolve].
+    #[arg(long, value_name = "LIST", requires = "host")]
+    pub capabilities: Option<String>,
+    /// A header sent with every request, 'Name: value'. Repeatable.
+    #[arg(long, value_name = "'NAME: VALUE'", requires = "host")]
+    pub header: Vec<String>,
+    /// Use endpoint URLs as given, without appending /v2.
+    #[arg(long, requires = "host")]
+    pub override_path: bool,
+}

@@ -1,0 +1,16 @@
+//! certsd: make containerd trust private registries.
+//!
+//! The shape: `cli` (clap types) → `settings` (validated) → the pure core
+//! computes a `plan::Plan` of file changes from the files as they are →
+//! `diff` renders it → `writer` (the only module that writes) applies it.
+
+pub mod cli;
+pub mod exit_codes;
+
+use exit_codes::Code;
+
+/// Runs one parsed command line.
+pub fn run(cli: cli::Cli) -> anyhow::Result<Code> {
+    let _ = cli;
+    Ok(Code::Success)
+}
