@@ -5,7 +5,13 @@
 //! `diff` renders it → `writer` (the only module that writes) applies it.
 
 pub mod cli;
+pub mod containerd_config;
 pub mod exit_codes;
+pub mod host;
+pub mod paths;
+pub mod templates;
+pub mod toml_util;
+pub mod version;
 
 use exit_codes::Code;
 

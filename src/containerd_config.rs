@@ -1,0 +1,323 @@
+//! containerd's config.toml: the one module that knows its layout.
+//!
+//! certsd changes exactly one value here, the CRI registry `config_path`,
+//! in the table the file's `version` puts it in (DESIGN.md §1). Everything
+//! else (comments, order, quoting, CRLF, a missing final newline) is kept
+//! byte for byte, because operators and other tools own the rest.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, anyhow};
+use toml_edit::{Document, DocumentMut, Item, Key, Table, TableLike, Value};
+
+use crate::templates;
+use crate::toml_util::{self, locate, type_name};
+use crate::version::ConfigVersion;
+
+/// A registry setting that cannot coexist with `config_path`, and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The dotted table name, as containerd documents it.
+    pub table: String,
+    /// `file:line:col`.
+    pub location: String,
+}
+
+/// A parsed containerd config.toml, ready to have `config_path` set.
+#[derive(Debug, Clone)]
+pub struct ContainerdConfig {
+    original: String,
+    doc: DocumentMut,
+    version: ConfigVersion,
+    config_path: Option<String>,
+    mirrors: Vec<Finding>,
+    tls_configs: Vec<Finding>,
+}
+
+/// The table path holding `config_path` for a config version.
+fn registry_path(version: ConfigVersion) -> [&'static str; 3] {
+    match version {
+        ConfigVersion::V1 => ["plugins", "cri", "registry"],
+        ConfigVersion::V2 => ["plugins", "io.containerd.grpc.v1.cri", "registry"],
+        ConfigVersion::V3 | ConfigVersion::V4 => {
+            ["plugins", "io.containerd.cri.v1.images", "registry"]
+        }
+    }
+}
+
+/// `plugins."io.containerd.grpc.v1.cri".registry` style names for messages.
+fn dotted(path: &[&str]) -> String {
+    path.iter()
+        .map(|seg| {
+            if seg
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                (*seg).to_string()
+            } else {
+                format!("{seg:?}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+impl ContainerdConfig {
+    /// Parses and checks a config file; `file` is only used in messages.
+    pub fn parse(file: &Path, bytes: &[u8]) -> Result<ContainerdConfig> {
+        let text = toml_util::as_text(file, bytes)?;
+        let doc = Document::parse(text).map_err(|e| toml_util::syntax_error(file, text, &e))?;
+        let version = read_version(file, text, doc.as_table())?;
+        let facts = Facts::gather(file, text, doc.as_table(), version)?;
+        Ok(ContainerdConfig {
+            original: text.to_string(),
+            doc: doc.into_mut(),
+            version,
+            config_path: facts.config_path,
+            mirrors: facts.mirrors,
+            tls_configs: facts.tls_configs,
+        })
+    }
+
+    /// A new minimal config of the given version, from `templates/`.
+    pub fn from_template(version: ConfigVersion) -> ContainerdConfig {
+        let text = templates::containerd_config(version);
+        let name = PathBuf::from("templates/config.toml");
+        // The templates are ours and tested; failing here is a build bug.
+        Self::parse(&name, text.as_bytes()).expect("embedded config template parses")
+    }
+
+    pub fn version(&self) -> ConfigVersion {
+        self.version
+    }
+
+    /// The current `config_path`, if the file sets one.
+    pub fn config_path(&self) -> Option<&str> {
+        self.config_path.as_deref()
+    }
+
+    /// The dotted name of the registry table, for messages.
+    pub fn registry_table(&self) -> String {
+        dotted(&registry_path(self.version))
+    }
+
+    /// Non-empty `registry.mirrors` entries (they make the CRI plugin fail with `config_path`).
+    pub fn mirrors(&self) -> &[Finding] {
+        &self.mirrors
+    }
+
+    /// `registry.configs.<host>.tls` tables (an error with `config_path` on containerd 1.x).
+    pub fn tls_configs(&self) -> &[Finding] {
+        &self.tls_configs
+    }
+
+    /// The original text unchanged.
+    pub fn original(&self) -> &str {
+        &self.original
+    }
+
+    /// The file's text with `config_path = dir`; every other byte is kept.
+    pub fn with_config_path(&self, dir: &str) -> String {
+        if self.config_path.as_deref() == Some(dir) {
+            return self.original.clone();
+        }
+        let mut doc = self.doc.clone();
+        let single = self.original.contains("'io.containerd.");
+        let registry = ensure_tables(&mut doc, &registry_path(self.version), single);
+        let literal = uses_literal_string(registry.get("config_path"));
+        toml_util::set_value(registry, "config_path", string_value(dir, literal));
+        toml_util::restore_line_endings(&self.original, doc.to_string())
+    }
+}
+
+fn read_version(file: &Path, text: &str, root: &Table) -> Result<ConfigVersion> {
+    let Some(item) = root.get("version") else {
+        return Ok(ConfigVersion::V1);
+    };
+    let span = root.key("version").and_then(Key::span);
+    item.as_integer()
+        .and_then(ConfigVersion::from_number)
+        .ok_or_else(|| {
+            anyhow!(
+                "{}: `version` must be 1, 2, 3 or 4 (found {}); containerd would refuse this file",
+                locate(file, text, span),
+                item.as_value().map_or_else(
+                    || type_name(item).to_string(),
+                    |v| v.to_string().trim().to_string()
+                )
+            )
+        })
+}
+
+/// What the registry table of a parsed file holds.
+struct Facts {
+    config_path: Option<String>,
+    mirrors: Vec<Finding>,
+    tls_configs: Vec<Finding>,
+}
+
+impl Facts {
+    fn gather(file: &Path, text: &str, root: &Table, version: ConfigVersion) -> Result<Facts> {
+        let path = registry_path(version);
+        let mut facts = Facts {
+            config_path: None,
+            mirrors: Vec::new(),
+            tls_configs: Vec::new(),
+        };
+        let mut table: &dyn TableLike = root;
+        for (depth, seg) in path.iter().enumerate() {
+            let Some(item) = table.get(seg) else {
+                return Ok(facts);
+            };
+            let here = locate(file, text, table.key(seg).and_then(Key::span));
+            table = item
+                .as_table_like()
+                .ok_or_else(|| wrong_type(&here, &dotted(&path[..=depth]), item, "a table"))?;
+        }
+        let at = |key: &str| locate(file, text, table.key(key).and_then(Key::span));
+        let name = dotted(&path);
+        if let Some(item) = table.get("config_path") {
+            let value = item.as_str().ok_or_else(|| {
+                wrong_type(
+                    &at("config_path"),
+                    &format!("{name}.config_path"),
+                    item,
+                    "a string naming one directory, e.g. \"/etc/containerd/certs.d\"",
+                )
+            })?;
+            facts.config_path = Some(value.to_string());
+        }
+        facts.mirrors = entries(table, "mirrors", &name, &at)?;
+        facts.tls_configs = tls_entries(file, text, table, &name, &at)?;
+        Ok(facts)
+    }
+}
+
+fn wrong_type(location: &str, name: &str, item: &Item, expected: &str) -> anyhow::Error {
+    anyhow!(
+        "{location}: {name} is {}, but containerd expects {expected}; fix or remove it (nothing was written)",
+        type_name(item)
+    )
+}
+
+/// The entries of a sub-table such as `registry.mirrors`, each with its place.
+fn entries(
+    registry: &dyn TableLike,
+    key: &str,
+    name: &str,
+    at: &dyn Fn(&str) -> String,
+) -> Result<Vec<Finding>> {
+    let Some(item) = registry.get(key) else {
+        return Ok(Vec::new());
+    };
+    let sub = item
+        .as_table_like()
+        .ok_or_else(|| wrong_type(&at(key), &format!("{name}.{key}"), item, "a table"))?;
+    Ok(sub
+        .iter()
+        .map(|(host, _)| Finding {
+            table: format!("{name}.{key}.{host:?}"),
+            location: at(key),
+        })
+        .collect())
+}
+
+/// `registry.configs.<host>.tls` tables, located at their own keys.
+fn tls_entries(
+    file: &Path,
+    text: &str,
+    registry: &dyn TableLike,
+    name: &str,
+    at: &dyn Fn(&str) -> String,
+) -> Result<Vec<Finding>> {
+    let Some(item) = registry.get("configs") else {
+        return Ok(Vec::new());
+    };
+    let configs = item
+        .as_table_like()
+        .ok_or_else(|| wrong_type(&at("configs"), &format!("{name}.configs"), item, "a table"))?;
+    let mut found = Vec::new();
+    for (host, entry) in configs.iter() {
+        let Some(host_table) = entry.as_table_like() else {
+            continue;
+        };
+        if host_table.contains_key("tls") {
+            let span = host_table.key("tls").and_then(Key::span);
+            found.push(Finding {
+                table: format!("{name}.configs.{host:?}.tls"),
+                location: locate(file, text, span),
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Walks to the registry table, creating standard tables (not inline ones)
+/// for whatever is missing; intermediate tables stay implicit (no header).
+fn ensure_tables<'a>(
+    doc: &'a mut DocumentMut,
+    path: &[&str],
+    single_quotes: bool,
+) -> &'a mut dyn TableLike {
+    let mut current: &mut dyn TableLike = doc.as_table_mut();
+    let mut inline = false;
+    for (depth, seg) in path.iter().enumerate() {
+        if !current.contains_key(seg) {
+            let key = make_key(seg, single_quotes);
+            let item = if inline {
+                Item::Value(Value::InlineTable(toml_edit::InlineTable::new()))
+            } else {
+                let mut table = Table::new();
+                table.set_implicit(depth + 1 < path.len());
+                Item::Table(table)
+            };
+            current.entry_format(&key).or_insert(item);
+        }
+        let item = current
+            .get_mut(seg)
+            .expect("present: checked or inserted above");
+        inline = inline || item.is_inline_table();
+        current = item
+            .as_table_like_mut()
+            .expect("registry path holds tables: checked at parse");
+    }
+    current
+}
+
+/// A key spelled the way the file spells plugin keys.
+fn make_key(seg: &str, single_quotes: bool) -> Key {
+    if single_quotes && seg.contains('.') {
+        if let Ok(mut keys) = Key::parse(&format!("'{seg}'")) {
+            if let Some(key) = keys.pop() {
+                return key;
+            }
+        }
+    }
+    Key::new(seg)
+}
+
+fn uses_literal_string(item: Option<&Item>) -> bool {
+    item.and_then(Item::as_value)
+        .and_then(|v| match v {
+            Value::String(s) => s
+                .as_repr()
+                .and_then(|r| r.as_raw().as_str())
+                .map(|r| r.starts_with('\'')),
+            _ => None,
+        })
+        .unwrap_or(false)
+}
+
+/// A string value, as a 'literal' when the file used one and the text allows it.
+fn string_value(s: &str, literal: bool) -> Value {
+    if literal && !s.contains('\'') && !s.chars().any(char::is_control) {
+        if let Ok(v) = format!("'{s}'").parse::<Value>() {
+            return v;
+        }
+    }
+    Value::from(s)
+}
+
+#[cfg(test)]
+#[path = "containerd_config_tests.rs"]
+mod tests;

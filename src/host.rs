@@ -1,0 +1,199 @@
+//! The registry host as images name it (`HOST[:PORT]`), validated.
+//!
+//! The host becomes a directory name under certs.d, so anything that could
+//! escape that directory or that containerd would never look up is refused.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use anyhow::Result;
+
+use crate::exit_codes::usage;
+
+/// A validated `HOST[:PORT]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryHost {
+    raw: String,
+}
+
+impl RegistryHost {
+    pub fn parse(raw: &str) -> Result<RegistryHost> {
+        let why = invalid_reason(raw);
+        match why {
+            None => Ok(RegistryHost {
+                raw: raw.to_string(),
+            }),
+            Some(why) => Err(usage(format!(
+                "--host {:?}: {why}; give the registry as images name it, e.g. registry.example.com:5000 or [fd00::1]:5000",
+                raw
+            ))),
+        }
+    }
+
+    /// The name as given, which is also the certs.d directory name.
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    /// The upstream containerd would use without a hosts.toml.
+    pub fn default_server(&self) -> String {
+        if self.raw == "docker.io" {
+            "https://registry-1.docker.io".to_string()
+        } else {
+            format!("https://{}", self.raw)
+        }
+    }
+}
+
+fn invalid_reason(raw: &str) -> Option<String> {
+    if raw.is_empty() {
+        return Some("the host name is empty".into());
+    }
+    if raw.contains("://") {
+        return Some("a host has no scheme (drop the http:// or https://)".into());
+    }
+    if let Some(c) = raw
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '\\'))
+    {
+        return Some(format!("{c:?} cannot appear in a host name"));
+    }
+    let (name, port) = match split_port(raw) {
+        Ok(parts) => parts,
+        Err(why) => return Some(why),
+    };
+    if let Some(port) = port {
+        if let Some(why) = port_reason(port) {
+            return Some(why);
+        }
+    }
+    name_reason(name)
+}
+
+/// Splits `name[:port]`, keeping `[v6]` brackets on the name.
+fn split_port(raw: &str) -> Result<(&str, Option<&str>), String> {
+    if let Some(rest) = raw.strip_prefix('[') {
+        let Some(end) = rest.find(']') else {
+            return Err("an IPv6 address needs a closing `]`".into());
+        };
+        let after = &rest[end + 1..];
+        let name = &raw[..end + 2];
+        return match after {
+            "" => Ok((name, None)),
+            _ => match after.strip_prefix(':') {
+                Some(port) => Ok((name, Some(port))),
+                None => Err(format!("unexpected {after:?} after the IPv6 address")),
+            },
+        };
+    }
+    match raw.matches(':').count() {
+        0 => Ok((raw, None)),
+        1 => {
+            let (name, port) = raw.split_once(':').unwrap_or((raw, ""));
+            Ok((name, Some(port)))
+        }
+        _ => Err("an IPv6 address must be in brackets, e.g. [fd00::1]:5000".into()),
+    }
+}
+
+fn port_reason(port: &str) -> Option<String> {
+    match port.parse::<u16>() {
+        Ok(0) => Some("port 0 is not a port".into()),
+        Ok(_) if port.chars().all(|c| c.is_ascii_digit()) => None,
+        _ => Some(format!("{port:?} is not a port (1-65535)")),
+    }
+}
+
+fn name_reason(name: &str) -> Option<String> {
+    if let Some(inner) = name.strip_prefix('[') {
+        let inner = inner.trim_end_matches(']');
+        return match inner.parse::<Ipv6Addr>() {
+            Ok(_) => None,
+            Err(_) => Some(format!("{inner:?} is not an IPv6 address")),
+        };
+    }
+    if name.is_empty() {
+        return Some("the host name is empty".into());
+    }
+    if name.parse::<Ipv4Addr>().is_ok() {
+        return None;
+    }
+    if name.len() > 253 {
+        return Some("a host name is at most 253 characters".into());
+    }
+    name.split('.').find_map(label_reason)
+}
+
+fn label_reason(label: &str) -> Option<String> {
+    if label.is_empty() {
+        return Some(
+            "a host name cannot have an empty label (`..`, or a leading or trailing dot)".into(),
+        );
+    }
+    if label.len() > 63 {
+        return Some(format!("label {label:?} is longer than 63 characters"));
+    }
+    if let Some(c) = label
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+    {
+        return Some(format!("{c:?} is not allowed in a host name"));
+    }
+    if label.starts_with('-') || label.ends_with('-') {
+        return Some(format!("label {label:?} cannot start or end with `-`"));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_what_images_use() {
+        for ok in [
+            "docker.io",
+            "registry.local:5000",
+            "10.0.0.1:443",
+            "[::1]:5000",
+            "[fd00::1]",
+            "my-registry",
+        ] {
+            assert!(RegistryHost::parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_could_escape_or_never_match() {
+        for bad in [
+            "",
+            "a/b",
+            "..",
+            "a..b",
+            "https://r.io",
+            "r io",
+            "r\u{7}io",
+            "r:0",
+            "r:70000",
+            "r:+5",
+            "r:",
+            "::1",
+            "[::1",
+            "[zz]:5",
+            "-r.io",
+            "r_x.io",
+            ".r.io",
+            "r.io.",
+            "r\\io",
+        ] {
+            assert!(RegistryHost::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn default_server_follows_docker_io_exception() {
+        let h = RegistryHost::parse("docker.io").unwrap();
+        assert_eq!(h.default_server(), "https://registry-1.docker.io");
+        let h = RegistryHost::parse("r.local:5000").unwrap();
+        assert_eq!(h.default_server(), "https://r.local:5000");
+    }
+}

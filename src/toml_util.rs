@@ -1,0 +1,165 @@
+//! Small helpers shared by the two TOML formats certsd edits.
+//!
+//! toml_edit keeps formatting, but a few things it does not do for us:
+//! carry a replaced value's comments over, match a file's indentation for a
+//! new key, restore CRLF line endings, and turn byte spans into line numbers.
+
+use std::path::Path;
+
+use anyhow::{Result, anyhow};
+use toml_edit::{Item, TableLike, Value};
+
+/// Line and column (1-based) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// `file:line:col` for a span start, or `file` alone.
+pub fn locate(file: &Path, text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    match span {
+        Some(span) => {
+            let (line, col) = line_col(text, span.start);
+            format!("{}:{line}:{col}", file.display())
+        }
+        None => file.display().to_string(),
+    }
+}
+
+/// Checks the bytes are text TOML can hold, naming the file otherwise.
+pub fn as_text<'a>(file: &Path, bytes: &'a [u8]) -> Result<&'a str> {
+    if bytes.contains(&0) {
+        return Err(anyhow!(
+            "{}: this is a binary file, not TOML; point certsd at the right file",
+            file.display()
+        ));
+    }
+    std::str::from_utf8(bytes).map_err(|err| {
+        let (line, col) = line_col(&String::from_utf8_lossy(bytes), err.valid_up_to());
+        anyhow!(
+            "{}:{line}:{col}: not UTF-8 text; TOML files must be UTF-8",
+            file.display()
+        )
+    })
+}
+
+/// A TOML syntax error as `file:line:col: message`.
+pub fn syntax_error(file: &Path, text: &str, err: &toml_edit::TomlError) -> anyhow::Error {
+    anyhow!(
+        "{}: invalid TOML: {}; fix the file (nothing was written)",
+        locate(file, text, err.span()),
+        err.message().trim()
+    )
+}
+
+/// Replaces a value, keeping the old one's spacing and trailing comment.
+pub fn replace_value(slot: &mut Item, new: Value) {
+    let mut new = new;
+    if let Some(old) = slot.as_value() {
+        *new.decor_mut() = old.decor().clone();
+    }
+    *slot = Item::Value(new);
+}
+
+/// Sets `key = value` in a table, keeping decor when it exists and
+/// indenting a new key like its siblings.
+pub fn set_value(table: &mut dyn TableLike, key: &str, value: Value) {
+    if let Some(slot) = table.get_mut(key) {
+        if slot.is_value() {
+            replace_value(slot, value);
+            return;
+        }
+    }
+    let indent = sibling_indent(table);
+    table.insert(key, Item::Value(value));
+    if let (Some(indent), Some(mut k)) = (indent, table.key_mut(key)) {
+        k.leaf_decor_mut().set_prefix(indent);
+    }
+}
+
+/// The leading whitespace of the first plain key in a table, if any.
+fn sibling_indent(table: &dyn TableLike) -> Option<String> {
+    table
+        .iter()
+        .filter(|(_, item)| item.is_value())
+        .find_map(|(name, _)| {
+            let prefix = table.key(name)?.leaf_decor().prefix()?.as_str()?;
+            let indent = prefix.rsplit('\n').next().unwrap_or(prefix);
+            Some(indent.to_string())
+        })
+}
+
+/// Gives text written by toml_edit back the file's CRLF endings and its
+/// missing final newline, which toml_edit would otherwise add or drop.
+pub fn restore_line_endings(original: &str, rendered: String) -> String {
+    let mut out = if original.contains("\r\n") {
+        rendered.replace("\r\n", "\n").replace('\n', "\r\n")
+    } else {
+        rendered
+    };
+    if !original.is_empty() && !original.ends_with('\n') {
+        let trimmed = out.trim_end_matches(['\r', '\n']).len();
+        out.truncate(trimmed);
+    }
+    out
+}
+
+/// The name TOML gives a value's type, for messages.
+pub fn type_name(item: &Item) -> &'static str {
+    match item {
+        Item::None => "nothing",
+        Item::Table(_) | Item::Value(Value::InlineTable(_)) => "a table",
+        Item::ArrayOfTables(_) => "an array of tables",
+        Item::Value(v) => match v {
+            Value::String(_) => "a string",
+            Value::Integer(_) => "an integer",
+            Value::Float(_) => "a float",
+            Value::Boolean(_) => "a boolean",
+            Value::Datetime(_) => "a date",
+            Value::Array(_) => "an array",
+            Value::InlineTable(_) => "a table",
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one() {
+        let text = "a = 1\nbb = 2\n";
+        assert_eq!(line_col(text, 0), (1, 1));
+        assert_eq!(line_col(text, 7), (2, 2));
+    }
+
+    #[test]
+    fn crlf_is_restored_only_for_crlf_files() {
+        assert_eq!(restore_line_endings("a\r\n", "a\nb\n".into()), "a\r\nb\r\n");
+        assert_eq!(restore_line_endings("a\n", "a\nb\n".into()), "a\nb\n");
+    }
+
+    #[test]
+    fn binary_and_non_utf8_are_refused_with_the_file_name() {
+        let err = as_text(Path::new("/x/c.toml"), b"a\0b").unwrap_err();
+        assert!(err.to_string().contains("/x/c.toml"));
+        assert!(as_text(Path::new("c"), b"a = \"\xff\"").is_err());
+    }
+
+    #[test]
+    fn replaced_value_keeps_its_comment() {
+        let mut doc: toml_edit::DocumentMut = "k = 1 # keep me\n".parse().unwrap();
+        set_value(doc.as_table_mut(), "k", Value::from(2));
+        assert_eq!(doc.to_string(), "k = 2 # keep me\n");
+    }
+
+    #[test]
+    fn new_key_is_indented_like_its_siblings() {
+        let mut doc: toml_edit::DocumentMut = "[t]\n    a = 1\n".parse().unwrap();
+        let t = doc["t"].as_table_like_mut().unwrap();
+        set_value(t, "b", Value::from("x"));
+        assert_eq!(doc.to_string(), "[t]\n    a = 1\n    b = \"x\"\n");
+    }
+}

@@ -1,0 +1,210 @@
+//! containerd versions and the config.toml `version` each one reads.
+//!
+//! containerd 1.x reads config versions 1 and 2; 2.0–2.2 add 3; 2.3+ add 4.
+//! 1.x silently ignores a version 3 file's sections, so writing the wrong
+//! version is worse than an error: we refuse instead (DESIGN.md §1).
+
+use std::path::Path;
+use std::process::Command;
+use std::str::FromStr;
+
+use anyhow::{Result, bail};
+
+use crate::paths::Root;
+
+/// `major.minor.patch` of a containerd build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ContainerdVersion {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl FromStr for ContainerdVersion {
+    type Err = anyhow::Error;
+
+    /// Accepts `1.7`, `1.7.24`, `v2.1.4`, `1.6.20~ds1`.
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim().trim_start_matches('v');
+        let end = s
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(s.len());
+        let mut parts = s[..end].split('.').filter(|p| !p.is_empty());
+        let mut next = || parts.next().map(str::parse::<u32>).transpose();
+        match (next(), next(), next()) {
+            (Ok(Some(major)), Ok(Some(minor)), Ok(patch)) if major > 0 => Ok(ContainerdVersion {
+                major,
+                minor,
+                patch: patch.unwrap_or(0),
+            }),
+            _ => bail!("{s:?} is not a containerd version (expected X.Y or X.Y.Z, e.g. 1.7.24)"),
+        }
+    }
+}
+
+impl std::fmt::Display for ContainerdVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+/// The `version` key of containerd's config.toml (absent = 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ConfigVersion {
+    V1 = 1,
+    V2 = 2,
+    V3 = 3,
+    V4 = 4,
+}
+
+impl ConfigVersion {
+    pub fn from_number(n: i64) -> Option<ConfigVersion> {
+        match n {
+            1 => Some(ConfigVersion::V1),
+            2 => Some(ConfigVersion::V2),
+            3 => Some(ConfigVersion::V3),
+            4 => Some(ConfigVersion::V4),
+            _ => None,
+        }
+    }
+
+    /// The version a new config is written in for this containerd.
+    pub fn native_for(v: ContainerdVersion) -> ConfigVersion {
+        match (v.major, v.minor) {
+            (1, _) => ConfigVersion::V2,
+            (2, 0..=2) => ConfigVersion::V3,
+            _ => ConfigVersion::V4,
+        }
+    }
+
+    /// The newest config version this containerd reads.
+    fn newest_read_by(v: ContainerdVersion) -> ConfigVersion {
+        Self::native_for(v)
+    }
+}
+
+/// Where the containerd version came from, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub version: ContainerdVersion,
+    pub source: String,
+}
+
+/// Does a file of `config` version work on `target`? `Ok(Some(warning))`
+/// when it works with a caveat, `Err` when containerd would misread it.
+pub fn check_fit(config: ConfigVersion, target: &Target) -> Result<Option<String>> {
+    let v = target.version;
+    let newest = ConfigVersion::newest_read_by(v);
+    if config > newest {
+        bail!(
+            "config.toml has `version = {}` but containerd {v} ({}) reads at most version {}: \
+             it would ignore the registry settings. Use a config written for this containerd \
+             (`containerd config default`), or pass --containerd-version if {v} is wrong",
+            config as u8,
+            target.source,
+            newest as u8
+        );
+    }
+    if v.major >= 2 && config < ConfigVersion::V3 {
+        return Ok(Some(format!(
+            "config.toml has `version = {}`: containerd {v} migrates it in memory on every start \
+             and logs a warning; `containerd config migrate` writes it in version {}",
+            config as u8, newest as u8
+        )));
+    }
+    Ok(None)
+}
+
+/// Asks the containerd binary of the node. With `--root` other than `/`,
+/// looks for the binary inside the root (an image being built) instead.
+pub fn detect(root: &Root) -> Option<Target> {
+    let candidates: Vec<std::path::PathBuf> = if root.is_system() {
+        vec!["containerd".into()]
+    } else {
+        [
+            "usr/local/bin/containerd",
+            "usr/bin/containerd",
+            "bin/containerd",
+        ]
+        .iter()
+        .map(|p| root.dir().join(p))
+        .filter(|p| p.is_file())
+        .collect()
+    };
+    candidates.iter().find_map(|bin| ask(bin))
+}
+
+fn ask(bin: &Path) -> Option<Target> {
+    let out = Command::new(bin).arg("--version").output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = parse_version_output(&text)?;
+    Some(Target {
+        version,
+        source: format!("from `{} --version`", bin.display()),
+    })
+}
+
+/// Finds the version in `containerd --version` output, e.g.
+/// `containerd github.com/containerd/containerd/v2 v2.1.4 75cb2b7`.
+pub fn parse_version_output(text: &str) -> Option<ContainerdVersion> {
+    text.split_whitespace()
+        .skip(1)
+        .filter(|w| {
+            w.trim_start_matches('v')
+                .starts_with(|c: char| c.is_ascii_digit())
+                && w.contains('.')
+        })
+        .find_map(|w| w.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> ContainerdVersion {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn parses_versions_as_packagers_print_them() {
+        assert_eq!(v("1.7").to_string(), "1.7.0");
+        assert_eq!(v("v2.1.4").to_string(), "2.1.4");
+        assert_eq!(v("1.6.20~ds1").to_string(), "1.6.20");
+        assert!("x".parse::<ContainerdVersion>().is_err());
+        assert!("0.1".parse::<ContainerdVersion>().is_err());
+        assert!("2".parse::<ContainerdVersion>().is_err());
+    }
+
+    #[test]
+    fn reads_version_output_of_each_line() {
+        let deb = "containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+b1\n";
+        assert_eq!(parse_version_output(deb), Some(v("1.6.20")));
+        let v2 = "containerd github.com/containerd/containerd/v2 v2.1.4 75cb2b7193e4e490e9fbdc236c0e811ccaba3376\n";
+        assert_eq!(parse_version_output(v2), Some(v("2.1.4")));
+        assert_eq!(parse_version_output("garbage"), None);
+    }
+
+    #[test]
+    fn native_config_version_per_line() {
+        assert_eq!(ConfigVersion::native_for(v("1.6.20")), ConfigVersion::V2);
+        assert_eq!(ConfigVersion::native_for(v("2.0.0")), ConfigVersion::V3);
+        assert_eq!(ConfigVersion::native_for(v("2.2.1")), ConfigVersion::V3);
+        assert_eq!(ConfigVersion::native_for(v("2.3.0")), ConfigVersion::V4);
+    }
+
+    #[test]
+    fn refuses_configs_newer_than_containerd() {
+        let t = |s: &str| Target {
+            version: v(s),
+            source: "test".into(),
+        };
+        assert!(check_fit(ConfigVersion::V3, &t("1.6.20")).is_err());
+        assert!(check_fit(ConfigVersion::V4, &t("2.1.0")).is_err());
+        assert_eq!(check_fit(ConfigVersion::V2, &t("1.7.0")).unwrap(), None);
+        assert!(check_fit(ConfigVersion::V2, &t("2.1.0")).unwrap().is_some());
+        assert_eq!(check_fit(ConfigVersion::V4, &t("2.3.0")).unwrap(), None);
+    }
+}
