@@ -8,9 +8,11 @@ pub mod cli;
 pub mod containerd_config;
 pub mod exit_codes;
 pub mod host;
+pub mod hosts_toml;
 pub mod paths;
 pub mod templates;
 pub mod toml_util;
+pub mod trust_files;
 pub mod version;
 
 use exit_codes::Code;

@@ -1,0 +1,293 @@
+//! certs.d/<host>/hosts.toml: the one module that knows its fields.
+//!
+//! The top level describes the upstream (`server`); each `[host."URL"]` is an
+//! endpoint containerd tries in file order before the server. certsd owns a
+//! fixed set of fields (`MANAGED`) and the set and order of host tables; it
+//! keeps comments and every other key, so hand-added settings such as
+//! `dial_timeout` survive a run.
+
+use std::path::Path;
+
+use anyhow::{Result, anyhow};
+use toml_edit::{Array, Document, DocumentMut, Item, Key, Table, TableLike, Value};
+
+use crate::templates;
+use crate::toml_util::{self, locate, type_name};
+
+/// The fields certsd sets on the server (top level) and on each endpoint.
+pub const MANAGED: [&str; 6] = [
+    "capabilities",
+    "ca",
+    "client",
+    "skip_verify",
+    "header",
+    "override_path",
+];
+
+/// Trust settings for one endpoint. Paths are node paths.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointTrust {
+    pub capabilities: Vec<String>,
+    pub ca: Vec<String>,
+    /// (certificate, key)
+    pub client: Option<(String, String)>,
+    pub skip_verify: bool,
+    /// Header name and its values, in the order given.
+    pub headers: Vec<(String, Vec<String>)>,
+    pub override_path: bool,
+}
+
+/// One `[host."URL"]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub url: String,
+    pub trust: EndpointTrust,
+}
+
+/// The whole desired content of the fields certsd manages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostsSpec {
+    pub server: String,
+    pub server_trust: EndpointTrust,
+    /// Never empty: containerd 1.6 drops a file without a host table.
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// A parsed (or new) hosts.toml.
+#[derive(Debug, Clone)]
+pub struct HostsFile {
+    original: String,
+    doc: DocumentMut,
+}
+
+impl HostsFile {
+    /// Parses an existing file; a broken file is refused, never replaced.
+    pub fn parse(file: &Path, bytes: &[u8]) -> Result<HostsFile> {
+        let text = toml_util::as_text(file, bytes)?;
+        let doc = Document::parse(text).map_err(|e| toml_util::syntax_error(file, text, &e))?;
+        check_shape(file, text, doc.as_table())?;
+        Ok(HostsFile {
+            original: text.to_string(),
+            doc: doc.into_mut(),
+        })
+    }
+
+    /// A new file from `templates/hosts.toml`.
+    pub fn new() -> HostsFile {
+        let text = templates::hosts_toml();
+        let doc = text
+            .parse::<DocumentMut>()
+            .expect("embedded hosts template parses");
+        HostsFile {
+            original: String::new(),
+            doc,
+        }
+    }
+
+    /// The text with the managed fields set exactly as `spec` says.
+    pub fn render(&self, spec: &HostsSpec) -> String {
+        let mut doc = self.doc.clone();
+        let root = doc.as_table_mut();
+        set_if_changed(root, "server", Value::from(spec.server.as_str()));
+        apply_trust(root, &spec.server_trust);
+        set_endpoints(root, &spec.endpoints);
+        let rendered = doc.to_string();
+        if self.original.is_empty() {
+            rendered
+        } else {
+            toml_util::restore_line_endings(&self.original, rendered)
+        }
+    }
+}
+
+impl Default for HostsFile {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `host` must be a table of tables; anything else would make us guess.
+fn check_shape(file: &Path, text: &str, root: &Table) -> Result<()> {
+    let Some(hosts) = root.get("host") else {
+        return Ok(());
+    };
+    let at = |t: &dyn TableLike, k: &str| locate(file, text, t.key(k).and_then(Key::span));
+    let hosts = hosts.as_table_like().ok_or_else(|| {
+        anyhow!(
+            "{}: `host` is {}, but hosts.toml needs [host.\"URL\"] tables; fix or remove it",
+            at(root, "host"),
+            type_name(hosts)
+        )
+    })?;
+    for (url, item) in hosts.iter() {
+        if !item.is_table_like() {
+            return Err(anyhow!(
+                "{}: host.{url:?} is {}, but it must be a table of endpoint settings; fix or remove it",
+                at(hosts, url),
+                type_name(item)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Sets the managed fields of one table; absent settings are removed.
+fn apply_trust(table: &mut dyn TableLike, trust: &EndpointTrust) {
+    let wanted: [(&str, Option<Value>); 5] = [
+        ("capabilities", Some(string_array(&trust.capabilities))),
+        ("ca", ca_value(&trust.ca)),
+        (
+            "client",
+            trust.client.as_ref().map(|(c, k)| client_value(c, k)),
+        ),
+        ("skip_verify", trust.skip_verify.then(|| Value::from(true))),
+        (
+            "override_path",
+            trust.override_path.then(|| Value::from(true)),
+        ),
+    ];
+    for (key, value) in wanted {
+        match value {
+            Some(value) => set_if_changed(table, key, value),
+            None => {
+                table.remove(key);
+            }
+        }
+    }
+    set_headers(table, &trust.headers);
+}
+
+fn set_headers(table: &mut dyn TableLike, headers: &[(String, Vec<String>)]) {
+    if headers.is_empty() {
+        table.remove("header");
+        return;
+    }
+    let current_ok = table.get("header").is_some_and(Item::is_table_like);
+    if !current_ok {
+        table.remove("header");
+        table.insert("header", Item::Table(Table::new()));
+    }
+    let Some(header) = table.get_mut("header").and_then(Item::as_table_like_mut) else {
+        return;
+    };
+    let names: Vec<String> = header.iter().map(|(k, _)| k.to_string()).collect();
+    for name in names {
+        if !headers.iter().any(|(n, _)| *n == name) {
+            header.remove(&name);
+        }
+    }
+    for (name, values) in headers {
+        let value = match values.as_slice() {
+            [one] => Value::from(one.as_str()),
+            many => string_array(many),
+        };
+        set_if_changed(header, name, value);
+    }
+}
+
+/// Makes the `[host."URL"]` tables exactly `endpoints`, in that order.
+fn set_endpoints(root: &mut Table, endpoints: &[Endpoint]) {
+    if !root.get("host").is_some_and(Item::is_table_like) {
+        let mut hosts = Table::new();
+        hosts.set_implicit(true);
+        root.insert("host", Item::Table(hosts));
+    }
+    let Some(hosts) = root.get_mut("host").and_then(Item::as_table_like_mut) else {
+        return;
+    };
+    let existing: Vec<String> = hosts.iter().map(|(k, _)| k.to_string()).collect();
+    for url in &existing {
+        if !endpoints.iter().any(|e| e.url == *url) {
+            hosts.remove(url);
+        }
+    }
+    for endpoint in endpoints {
+        if !hosts.contains_key(&endpoint.url) {
+            hosts.insert(&endpoint.url, Item::Table(Table::new()));
+        }
+        if let Some(table) = hosts
+            .get_mut(&endpoint.url)
+            .and_then(Item::as_table_like_mut)
+        {
+            apply_trust(table, &endpoint.trust);
+        }
+    }
+    keep_file_order(hosts, endpoints);
+}
+
+/// containerd tries host tables in the order they appear in the file, so
+/// when the kept tables are out of order they are renumbered.
+fn keep_file_order(hosts: &mut dyn TableLike, endpoints: &[Endpoint]) {
+    let positions: Vec<Option<isize>> = endpoints
+        .iter()
+        .map(|e| {
+            hosts
+                .get(&e.url)
+                .and_then(Item::as_table)
+                .and_then(Table::position)
+        })
+        .collect();
+    let known: Vec<isize> = positions.iter().flatten().copied().collect();
+    let in_order = known.windows(2).all(|w| w[0] < w[1]);
+    let new_after_old = positions
+        .iter()
+        .skip_while(|p| p.is_some())
+        .all(Option::is_none);
+    if in_order && new_after_old {
+        return;
+    }
+    let base = known.iter().copied().min().unwrap_or(0);
+    for (i, endpoint) in endpoints.iter().enumerate() {
+        if let Some(table) = hosts.get_mut(&endpoint.url).and_then(Item::as_table_mut) {
+            let pos = base + isize::try_from(i).unwrap_or(isize::MAX / 2) * 1000;
+            table.set_position(Some(pos));
+            if let Some(header) = table.get_mut("header").and_then(Item::as_table_mut) {
+                header.set_position(Some(pos + 1));
+            }
+        }
+    }
+}
+
+/// Replaces a value only when it means something else, so a file certsd
+/// wrote (or a user formatted) comes back byte for byte when nothing changed.
+fn set_if_changed(table: &mut dyn TableLike, key: &str, value: Value) {
+    let same = table
+        .get(key)
+        .and_then(Item::as_value)
+        .is_some_and(|old| same_value(old, &value));
+    if !same {
+        toml_util::set_value(table, key, value);
+    }
+}
+
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => x.value() == y.value(),
+        (Value::Boolean(x), Value::Boolean(y)) => x.value() == y.value(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| same_value(p, q))
+        }
+        _ => false,
+    }
+}
+
+fn string_array<S: AsRef<str>>(items: &[S]) -> Value {
+    Value::Array(items.iter().map(AsRef::as_ref).collect::<Array>())
+}
+
+fn ca_value(ca: &[String]) -> Option<Value> {
+    match ca {
+        [] => None,
+        [one] => Some(Value::from(one.as_str())),
+        many => Some(string_array(many)),
+    }
+}
+
+fn client_value(cert: &str, key: &str) -> Value {
+    let pair = string_array(&[cert, key]);
+    Value::Array(std::iter::once(pair).collect::<Array>())
+}
+
+#[cfg(test)]
+#[path = "hosts_toml_tests.rs"]
+mod tests;

@@ -1,0 +1,130 @@
+//! Unit tests for hosts.toml: managed fields exact, everything else kept.
+
+use super::*;
+
+fn trust() -> EndpointTrust {
+    EndpointTrust {
+        capabilities: vec!["pull".into(), "resolve".into()],
+        ca: vec!["/etc/containerd/certs.d/r:5000/ca.crt".into()],
+        ..EndpointTrust::default()
+    }
+}
+
+fn spec(endpoints: &[&str]) -> HostsSpec {
+    HostsSpec {
+        server: "https://r:5000".into(),
+        server_trust: trust(),
+        endpoints: endpoints
+            .iter()
+            .map(|u| Endpoint {
+                url: (*u).to_string(),
+                trust: trust(),
+            })
+            .collect(),
+    }
+}
+
+fn parse(text: &str) -> HostsFile {
+    HostsFile::parse(
+        Path::new("/etc/containerd/certs.d/r:5000/hosts.toml"),
+        text.as_bytes(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn new_file_has_server_and_a_host_table() {
+    let out = HostsFile::new().render(&spec(&["https://r:5000"]));
+    let doc: toml_edit::DocumentMut = out.parse().unwrap();
+    assert_eq!(doc["server"].as_str(), Some("https://r:5000"));
+    let host = &doc["host"]["https://r:5000"];
+    assert_eq!(
+        host["ca"].as_str(),
+        Some("/etc/containerd/certs.d/r:5000/ca.crt")
+    );
+    assert_eq!(host["capabilities"].as_array().unwrap().len(), 2);
+    assert!(out.starts_with("# Registry trust"), "{out}");
+}
+
+#[test]
+fn rendering_twice_is_a_fixed_point() {
+    let once = HostsFile::new().render(&spec(&["https://m1", "https://m2"]));
+    let twice = parse(&once).render(&spec(&["https://m1", "https://m2"]));
+    assert_eq!(once, twice);
+}
+
+#[test]
+fn unmanaged_keys_and_comments_survive() {
+    let before = "# mine\nserver = \"https://r:5000\"\n\n[host.\"https://r:5000\"]\n  dial_timeout = \"3s\" # slow link\n  skip_verify = true\n";
+    let out = parse(before).render(&spec(&["https://r:5000"]));
+    assert!(out.starts_with("# mine\n"), "{out}");
+    assert!(out.contains("dial_timeout = \"3s\" # slow link"), "{out}");
+    assert!(
+        !out.contains("skip_verify"),
+        "managed field not asked for must go: {out}"
+    );
+}
+
+#[test]
+fn host_tables_follow_the_requested_order() {
+    let before = HostsFile::new().render(&spec(&["https://b", "https://a"]));
+    let out = parse(&before).render(&spec(&["https://a", "https://b", "https://c"]));
+    let a = out.find("[host.\"https://a\"]").unwrap();
+    let b = out.find("[host.\"https://b\"]").unwrap();
+    let c = out.find("[host.\"https://c\"]").unwrap();
+    assert!(a < b && b < c, "{out}");
+    let out = parse(&before).render(&spec(&["https://a"]));
+    assert!(!out.contains("https://b"), "{out}");
+}
+
+#[test]
+fn values_are_quoted_whatever_they_hold() {
+    let mut s = spec(&["https://r:5000"]);
+    s.server_trust.headers = vec![("X-Odd".into(), vec!["a \"quoted\" \\ value".into()])];
+    s.endpoints[0].trust.headers = vec![("X-Multi".into(), vec!["1".into(), "2".into()])];
+    let out = HostsFile::new().render(&s);
+    let doc: toml_edit::DocumentMut = out.parse().unwrap();
+    assert_eq!(
+        doc["header"]["X-Odd"].as_str(),
+        Some("a \"quoted\" \\ value")
+    );
+    assert_eq!(
+        doc["host"]["https://r:5000"]["header"]["X-Multi"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn client_pairs_and_flags() {
+    let mut s = spec(&["https://r:5000"]);
+    s.endpoints[0].trust.client = Some(("/c.crt".into(), "/c.key".into()));
+    s.endpoints[0].trust.skip_verify = true;
+    s.endpoints[0].trust.override_path = true;
+    let out = HostsFile::new().render(&s);
+    assert!(out.contains("client = [[\"/c.crt\", \"/c.key\"]]"), "{out}");
+    assert!(out.contains("skip_verify = true"), "{out}");
+    assert!(out.contains("override_path = true"), "{out}");
+}
+
+#[test]
+fn broken_files_are_refused_with_a_place() {
+    let file = Path::new("/x/hosts.toml");
+    let err = HostsFile::parse(file, b"server = \n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("/x/hosts.toml:1:"), "{err}");
+    let err = HostsFile::parse(file, b"host = 3\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("/x/hosts.toml:1:1") && err.contains("an integer"),
+        "{err}"
+    );
+    let err = HostsFile::parse(file, b"[host]\n\"https://a\" = 1\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(":2:1"), "{err}");
+}

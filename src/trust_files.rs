@@ -1,0 +1,177 @@
+//! Checks on the PEM files a user hands certsd (`--ca`, `--client-cert`,
+//! `--client-key`) before anything is copied to the node.
+//!
+//! The checks catch what makes containerd fail later with an opaque message,
+//! and one mistake that is worse than a failure: a CA bundle that carries a
+//! private key, which would hand the registry's key to every node.
+
+use std::path::Path;
+
+use anyhow::{Result, anyhow, bail};
+use rcgen::{KeyPair, PublicKeyData};
+use x509_parser::pem::Pem;
+use x509_parser::prelude::X509Certificate;
+
+/// Decoded PEM blocks of a file; errors name the file.
+fn blocks(file: &Path, bytes: &[u8]) -> Result<Vec<Pem>> {
+    let mut out = Vec::new();
+    for block in Pem::iter_from_buffer(bytes) {
+        match block {
+            Ok(block) => out.push(block),
+            Err(err) if out.is_empty() => {
+                bail!(
+                    "{}: not a PEM file ({err}); give a PEM (Base64 `-----BEGIN CERTIFICATE-----`) file",
+                    file.display()
+                )
+            }
+            Err(err) => bail!(
+                "{}: a PEM block after the first is broken ({err})",
+                file.display()
+            ),
+        }
+    }
+    if out.is_empty() {
+        bail!(
+            "{}: not a PEM file: no `-----BEGIN ...-----` block found",
+            file.display()
+        );
+    }
+    Ok(out)
+}
+
+fn is_private_key(label: &str) -> bool {
+    label.contains("PRIVATE KEY")
+}
+
+/// Refuses a private key in a file that nodes will treat as public.
+fn refuse_keys(file: &Path, blocks: &[Pem], what: &str) -> Result<()> {
+    if let Some(key) = blocks.iter().find(|b| is_private_key(&b.label)) {
+        bail!(
+            "{}: holds a {} block. A {what} file is copied to every node and is readable by all; \
+             shipping the registry's private key with it lets anyone impersonate the registry. \
+             Give a file with only the certificate(s), e.g. `openssl x509 -in {} -out ca.crt`",
+            file.display(),
+            key.label,
+            file.display()
+        );
+    }
+    Ok(())
+}
+
+/// Parses every CERTIFICATE block, requiring at least one.
+fn certificates<'a>(file: &Path, blocks: &'a [Pem]) -> Result<Vec<X509Certificate<'a>>> {
+    let mut certs = Vec::new();
+    for block in blocks.iter().filter(|b| b.label == "CERTIFICATE") {
+        let cert = block.parse_x509().map_err(|err| {
+            anyhow!(
+                "{}: a CERTIFICATE block does not parse ({err}); the file is damaged",
+                file.display()
+            )
+        })?;
+        certs.push(cert);
+    }
+    if certs.is_empty() {
+        let labels: Vec<&str> = blocks.iter().map(|b| b.label.as_str()).collect();
+        bail!(
+            "{}: no certificate in this file (found {}); give a PEM CERTIFICATE",
+            file.display(),
+            labels.join(", ")
+        );
+    }
+    Ok(certs)
+}
+
+/// Validates a `--ca` file; returns warnings (for example an expired certificate).
+pub fn check_ca(file: &Path, bytes: &[u8]) -> Result<Vec<String>> {
+    let blocks = blocks(file, bytes)?;
+    refuse_keys(file, &blocks, "CA")?;
+    let certs = certificates(file, &blocks)?;
+    Ok(certs
+        .iter()
+        .filter_map(|c| expiry_warning(file, c))
+        .collect())
+}
+
+fn expiry_warning(file: &Path, cert: &X509Certificate<'_>) -> Option<String> {
+    (!cert.validity().is_valid()).then(|| {
+        format!(
+            "{}: certificate {} is not valid now (valid {} to {}); TLS will fail until it is replaced",
+            file.display(),
+            cert.subject(),
+            cert.validity().not_before,
+            cert.validity().not_after
+        )
+    })
+}
+
+/// Validates a client certificate and its key: PEM, no key in the
+/// certificate file, an unencrypted key, and the two belong together.
+pub fn check_client_pair(
+    cert_file: &Path,
+    cert: &[u8],
+    key_file: &Path,
+    key: &[u8],
+) -> Result<Vec<String>> {
+    let cert_blocks = blocks(cert_file, cert)?;
+    refuse_keys(cert_file, &cert_blocks, "client certificate")?;
+    let certs = certificates(cert_file, &cert_blocks)?;
+    let leaf = &certs[0];
+    let key_pair = load_key(key_file, key)?;
+    if key_pair.der_bytes() != leaf.public_key().subject_public_key.data.as_ref() {
+        bail!(
+            "{} and {} do not match: the key is not the one the certificate was issued for; \
+             give the key made together with this certificate",
+            cert_file.display(),
+            key_file.display()
+        );
+    }
+    let mut warnings: Vec<String> = expiry_warning(cert_file, leaf).into_iter().collect();
+    if let Ok(Some(eku)) = leaf.extended_key_usage() {
+        if !eku.value.client_auth && !eku.value.any {
+            warnings.push(format!(
+                "{}: the certificate's extended key usage lacks clientAuth; registries that verify client certificates will refuse it",
+                cert_file.display()
+            ));
+        }
+    }
+    Ok(warnings)
+}
+
+fn load_key(file: &Path, bytes: &[u8]) -> Result<KeyPair> {
+    let blocks = blocks(file, bytes)?;
+    let keys: Vec<&Pem> = blocks.iter().filter(|b| is_private_key(&b.label)).collect();
+    let [key] = keys.as_slice() else {
+        bail!(
+            "{}: expected exactly one PRIVATE KEY block, found {}",
+            file.display(),
+            keys.len()
+        );
+    };
+    if key.label.contains("ENCRYPTED") {
+        bail!(
+            "{}: the key is encrypted; containerd cannot use a passphrase, give an unencrypted key (`openssl pkey -in KEY -out plain.key`)",
+            file.display()
+        );
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| anyhow!("{}: not text", file.display()))?;
+    let one = pem_block_text(text, &key.label).unwrap_or(text);
+    KeyPair::from_pem(one).map_err(|err| {
+        anyhow!(
+            "{}: the private key cannot be read ({err}); give a PKCS#8, EC or RSA key in PEM",
+            file.display()
+        )
+    })
+}
+
+/// The text of the first PEM block with this label (rcgen parses one block).
+fn pem_block_text<'a>(text: &'a str, label: &str) -> Option<&'a str> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let start = text.find(&begin)?;
+    let stop = text[start..].find(&end)? + start + end.len();
+    Some(&text[start..stop])
+}
+
+#[cfg(test)]
+#[path = "trust_files_tests.rs"]
+mod tests;
