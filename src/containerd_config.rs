@@ -286,12 +286,12 @@ fn ensure_tables<'a>(
 
 /// A key spelled the way the file spells plugin keys.
 fn make_key(seg: &str, single_quotes: bool) -> Key {
-    if single_quotes && seg.contains('.') {
-        if let Ok(mut keys) = Key::parse(&format!("'{seg}'")) {
-            if let Some(key) = keys.pop() {
-                return key;
-            }
-        }
+    if single_quotes
+        && seg.contains('.')
+        && let Ok(mut keys) = Key::parse(&format!("'{seg}'"))
+        && let Some(key) = keys.pop()
+    {
+        return key;
     }
     Key::new(seg)
 }
@@ -310,10 +310,12 @@ fn uses_literal_string(item: Option<&Item>) -> bool {
 
 /// A string value, as a 'literal' when the file used one and the text allows it.
 fn string_value(s: &str, literal: bool) -> Value {
-    if literal && !s.contains('\'') && !s.chars().any(char::is_control) {
-        if let Ok(v) = format!("'{s}'").parse::<Value>() {
-            return v;
-        }
+    if literal
+        && !s.contains('\'')
+        && !s.chars().any(char::is_control)
+        && let Ok(v) = format!("'{s}'").parse::<Value>()
+    {
+        return v;
     }
     Value::from(s)
 }

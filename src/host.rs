@@ -23,8 +23,7 @@ impl RegistryHost {
                 raw: raw.to_string(),
             }),
             Some(why) => Err(usage(format!(
-                "--host {:?}: {why}; give the registry as images name it, e.g. registry.example.com:5000 or [fd00::1]:5000",
-                raw
+                "--host {raw:?}: {why}; give the registry as images name it, e.g. registry.example.com:5000 or [fd00::1]:5000"
             ))),
         }
     }
@@ -61,10 +60,10 @@ fn invalid_reason(raw: &str) -> Option<String> {
         Ok(parts) => parts,
         Err(why) => return Some(why),
     };
-    if let Some(port) = port {
-        if let Some(why) = port_reason(port) {
-            return Some(why);
-        }
+    if let Some(port) = port
+        && let Some(why) = port_reason(port)
+    {
+        return Some(why);
     }
     name_reason(name)
 }

@@ -13,7 +13,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return certsd::exit_codes::clap_error(&err),
     };
-    match certsd::run(cli) {
+    match certsd::run(&cli) {
         Ok(code) => code.into(),
         Err(err) => {
             if certsd::exit_codes::is_broken_pipe(&err) {

@@ -71,6 +71,7 @@ impl NodePath {
     }
 
     /// A child of this path; `name` must be a single, already validated component.
+    #[must_use]
     pub fn join(&self, name: &str) -> NodePath {
         NodePath(self.0.join(name))
     }

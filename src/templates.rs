@@ -1,7 +1,7 @@
 //! Skeletons for the files certsd creates from nothing, embedded at build time.
 //!
 //! They hold structure and comments only; values are always filled in through
-//! toml_edit so they are quoted correctly whatever they contain.
+//! `toml_edit` so they are quoted correctly whatever they contain.
 
 use crate::version::ConfigVersion;
 

@@ -1,6 +1,6 @@
 //! Small helpers shared by the two TOML formats certsd edits.
 //!
-//! toml_edit keeps formatting, but a few things it does not do for us:
+//! `toml_edit` keeps formatting, but a few things it does not do for us:
 //! carry a replaced value's comments over, match a file's indentation for a
 //! new key, restore CRLF line endings, and turn byte spans into line numbers.
 
@@ -66,11 +66,11 @@ pub fn replace_value(slot: &mut Item, new: Value) {
 /// Sets `key = value` in a table, keeping decor when it exists and
 /// indenting a new key like its siblings.
 pub fn set_value(table: &mut dyn TableLike, key: &str, value: Value) {
-    if let Some(slot) = table.get_mut(key) {
-        if slot.is_value() {
-            replace_value(slot, value);
-            return;
-        }
+    if let Some(slot) = table.get_mut(key)
+        && slot.is_value()
+    {
+        replace_value(slot, value);
+        return;
     }
     let indent = sibling_indent(table);
     table.insert(key, Item::Value(value));
@@ -91,8 +91,8 @@ fn sibling_indent(table: &dyn TableLike) -> Option<String> {
         })
 }
 
-/// Gives text written by toml_edit back the file's CRLF endings and its
-/// missing final newline, which toml_edit would otherwise add or drop.
+/// Gives text written by `toml_edit` back the file's CRLF endings and its
+/// missing final newline, which `toml_edit` would otherwise add or drop.
 pub fn restore_line_endings(original: &str, rendered: String) -> String {
     let mut out = if original.contains("\r\n") {
         rendered.replace("\r\n", "\n").replace('\n', "\r\n")

@@ -126,13 +126,14 @@ pub fn check_client_pair(
         );
     }
     let mut warnings: Vec<String> = expiry_warning(cert_file, leaf).into_iter().collect();
-    if let Ok(Some(eku)) = leaf.extended_key_usage() {
-        if !eku.value.client_auth && !eku.value.any {
-            warnings.push(format!(
+    if let Ok(Some(eku)) = leaf.extended_key_usage()
+        && !eku.value.client_auth
+        && !eku.value.any
+    {
+        warnings.push(format!(
                 "{}: the certificate's extended key usage lacks clientAuth; registries that verify client certificates will refuse it",
                 cert_file.display()
             ));
-        }
     }
     Ok(warnings)
 }

@@ -30,7 +30,7 @@ pub struct GlobalArgs {
     /// containerd's config file [default: /etc/containerd/config.toml].
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The hosts directory [default: the config's config_path when it names one directory, else /etc/containerd/certs.d].
+    /// The hosts directory [default: the config's `config_path` when it names one directory, else /etc/containerd/certs.d].
     #[arg(long, global = true, value_name = "DIR")]
     pub certs_dir: Option<PathBuf>,
     /// The containerd version to write for [default: `containerd --version`, else inferred from the config].
@@ -80,10 +80,10 @@ pub struct ApplyArgs {
 #[derive(Debug, Args, Default)]
 #[command(next_help_heading = "Trust")]
 pub struct TrustArgs {
-    /// The registry as images name it: HOST or HOST:PORT (docker.io, registry.local:5000, [::1]:5000).
+    /// The registry as images name it: HOST or HOST:PORT (docker.io, registry.local:5000, [`::1`]:5000).
     #[arg(long, value_name = "HOST[:PORT]")]
     pub host: Option<String>,
-    /// The upstream URL, tried last [default: https://HOST; docker.io: https://registry-1.docker.io].
+    /// The upstream URL, tried last [default: <https://HOST>; docker.io: <https://registry-1.docker.io>].
     #[arg(long, value_name = "URL", requires = "host")]
     pub server: Option<String>,
     /// An endpoint tried before the server; repeat for several, in order.

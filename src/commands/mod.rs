@@ -1,0 +1,3 @@
+//! The subcommands: thin glue from settings to the core and back to the user.
+
+pub mod trust;

@@ -1,0 +1,39 @@
+//! `certsd plan` and `certsd apply`: the same plan, printed, and for apply written.
+
+use std::io::{self, Write};
+
+use anyhow::Result;
+
+use crate::cli::TrustArgs;
+use crate::exit_codes::Code;
+use crate::planner;
+use crate::report;
+use crate::settings::Settings;
+use crate::writer;
+
+/// `certsd plan`.
+pub fn plan(settings: &Settings, trust: &TrustArgs, detailed_exitcode: bool) -> Result<Code> {
+    let request = settings.host_request(trust)?;
+    let plan = planner::plan(settings, request.as_ref())?;
+    let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
+    report::print_plan(&plan, settings.output, &mut out, &mut err)?;
+    report::summarize_plan(&plan, settings.output, &mut err)?;
+    Ok(if detailed_exitcode && plan.changed() {
+        Code::ChangesPending
+    } else {
+        Code::Success
+    })
+}
+
+/// `certsd apply`: plans under the lock, prints, writes.
+pub fn apply(settings: &Settings, trust: &TrustArgs) -> Result<Code> {
+    let request = settings.host_request(trust)?;
+    let _lock = writer::lock(&settings.root, &settings.config)?;
+    let plan = planner::plan(settings, request.as_ref())?;
+    let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
+    report::print_plan(&plan, settings.output, &mut out, &mut err)?;
+    let outcome = writer::apply(&settings.root, &plan)?;
+    report::summarize_apply(&plan, &outcome, settings.output, &mut err)?;
+    err.flush()?;
+    Ok(Code::Success)
+}

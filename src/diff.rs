@@ -1,0 +1,117 @@
+//! Renders a plan as a unified diff, the text `plan` and `apply` print.
+//!
+//! Paths are shown as `a/etc/...` and `b/etc/...` (node paths), so the
+//! output reads like `git diff` whatever `--root` is. Private keys are
+//! never shown: a key file gets a header and one line saying so.
+
+use std::fmt::Write;
+
+use similar::TextDiff;
+
+use crate::plan::{Action, FileChange, Plan};
+
+/// The diff of every changing file, in plan order; empty when nothing changes.
+pub fn render(plan: &Plan) -> String {
+    plan.files
+        .iter()
+        .filter(|f| f.changes())
+        .map(render_file)
+        .collect()
+}
+
+fn render_file(change: &FileChange) -> String {
+    let rel = change.path.as_str().trim_start_matches('/');
+    let old = match change.action() {
+        Action::Create => "/dev/null".to_string(),
+        _ => format!("a/{rel}"),
+    };
+    let new = format!("b/{rel}");
+    let mut out = String::new();
+    if let Some(before) = change.mode_before.filter(|m| *m != change.mode) {
+        let _ = writeln!(
+            out,
+            "mode {before:04o} -> {:04o} {}",
+            change.mode, change.path
+        );
+    }
+    let same_content = change.before.as_deref() == Some(change.after.as_slice());
+    if same_content {
+        return out;
+    }
+    if change.secret {
+        let _ = writeln!(
+            out,
+            "--- {old}\n+++ {new}\n@@ private key (mode {:04o}): contents not shown @@",
+            change.mode
+        );
+        return out;
+    }
+    let before = String::from_utf8_lossy(change.before.as_deref().unwrap_or_default());
+    let after = String::from_utf8_lossy(&change.after);
+    let diff = TextDiff::from_lines(before.as_ref(), after.as_ref());
+    out.push_str(
+        &diff
+            .unified_diff()
+            .context_radius(3)
+            .header(&old, &new)
+            .to_string(),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paths::NodePath;
+
+    fn change(before: Option<&str>, after: &str, secret: bool) -> FileChange {
+        FileChange {
+            path: NodePath::fixed("/etc/containerd/x"),
+            before: before.map(|b| b.as_bytes().to_vec()),
+            after: after.as_bytes().to_vec(),
+            mode_before: before.map(|_| 0o644),
+            mode: 0o644,
+            secret,
+            backup: false,
+            needs_restart: false,
+        }
+    }
+
+    #[test]
+    fn created_files_diff_against_dev_null() {
+        let out = render(&Plan {
+            files: vec![change(None, "a\n", false)],
+            warnings: vec![],
+        });
+        assert_eq!(
+            out,
+            "--- /dev/null\n+++ b/etc/containerd/x\n@@ -0,0 +1 @@\n+a\n"
+        );
+    }
+
+    #[test]
+    fn updated_files_show_context_and_unchanged_files_nothing() {
+        let out = render(&Plan {
+            files: vec![
+                change(Some("a\nb\n"), "a\nc\n", false),
+                change(Some("z\n"), "z\n", false),
+            ],
+            warnings: vec![],
+        });
+        assert_eq!(
+            out,
+            "--- a/etc/containerd/x\n+++ b/etc/containerd/x\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n"
+        );
+    }
+
+    #[test]
+    fn keys_are_never_shown() {
+        let secret = "-----BEGIN PRIVATE KEY-----\nSECRETSECRET\n-----END PRIVATE KEY-----\n";
+        let out = render(&Plan {
+            files: vec![change(Some("old key\n"), secret, true)],
+            warnings: vec![],
+        });
+        assert!(!out.contains("SECRET") && !out.contains("old key"), "{out}");
+        assert!(out.contains("contents not shown"), "{out}");
+    }
+}

@@ -1,0 +1,115 @@
+//! What a run tells the user: the diff, a summary, warnings, or one JSON object.
+
+use std::io::Write;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::cli::OutputFormat;
+use crate::diff;
+use crate::plan::{Action, Plan};
+use crate::writer::Outcome;
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    changed: bool,
+    restart_required: bool,
+    files: Vec<JsonFile<'a>>,
+    warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+struct JsonFile<'a> {
+    path: &'a str,
+    action: Action,
+    /// Octal, as `chmod` takes it.
+    mode: String,
+}
+
+/// Prints the plan (before `apply` writes, or for `plan`).
+pub fn print_plan(
+    plan: &Plan,
+    format: OutputFormat,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<()> {
+    match format {
+        OutputFormat::Json => {
+            let report = JsonReport {
+                changed: plan.changed(),
+                restart_required: plan.restart_required(),
+                files: plan
+                    .files
+                    .iter()
+                    .map(|f| JsonFile {
+                        path: f.path.as_str(),
+                        action: f.action(),
+                        mode: format!("{:04o}", f.mode),
+                    })
+                    .collect(),
+                warnings: &plan.warnings,
+            };
+            serde_json::to_writer_pretty(&mut *out, &report)?;
+            writeln!(out)?;
+        }
+        OutputFormat::Text => {
+            out.write_all(diff::render(plan).as_bytes())?;
+            for warning in &plan.warnings {
+                writeln!(err, "warning: {warning}")?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The closing line of `plan`.
+pub fn summarize_plan(plan: &Plan, format: OutputFormat, err: &mut dyn Write) -> Result<()> {
+    if format == OutputFormat::Json {
+        return Ok(());
+    }
+    let n = plan.files.iter().filter(|f| f.changes()).count();
+    if n == 0 {
+        writeln!(err, "certsd: nothing to change")?;
+    } else {
+        writeln!(
+            err,
+            "certsd: {n} {} to change; `certsd apply` with the same options writes {}",
+            files(n),
+            if n == 1 { "it" } else { "them" }
+        )?;
+    }
+    Ok(())
+}
+
+/// The closing lines of `apply`.
+pub fn summarize_apply(
+    plan: &Plan,
+    outcome: &Outcome,
+    format: OutputFormat,
+    err: &mut dyn Write,
+) -> Result<()> {
+    if format == OutputFormat::Json {
+        return Ok(());
+    }
+    let n = outcome.written.len();
+    if n == 0 {
+        writeln!(err, "certsd: nothing to change; no file written")?;
+        return Ok(());
+    }
+    writeln!(err, "certsd: wrote {n} {}", files(n))?;
+    for backup in &outcome.backups {
+        writeln!(err, "certsd: previous version kept as {backup}")?;
+    }
+    if plan.restart_required() {
+        writeln!(
+            err,
+            "certsd: restart containerd to load the new config.toml (e.g. `systemctl restart containerd`); hosts.toml changes need no restart"
+        )?;
+    }
+    Ok(())
+}
+
+fn files(n: usize) -> &'static str {
+    if n == 1 { "file" } else { "files" }
+}
