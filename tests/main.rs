@@ -1,4 +1,7 @@
 //! The one integration-test binary (`autotests = false` in Cargo.toml keeps
 //! link time down): each area is a module.
 
+// Test code states its expectations by panicking; `unwrap` is the point here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod golden;
