@@ -16,6 +16,7 @@
 //! the diff before committing it.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -134,7 +135,7 @@ fn normalize_name(name: &str) -> String {
     )
 }
 
-/// Compares or (with UPDATE_GOLDEN) writes one expected file.
+/// Compares or (with `UPDATE_GOLDEN`) writes one expected file.
 fn expect(problems: &mut Vec<String>, path: &Path, actual: &[u8]) {
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -162,7 +163,7 @@ fn check_tree(problems: &mut Vec<String>, case: &Path, tree: &Tree) {
     let mut names = Vec::new();
     for (name, (mode, bytes, _)) in tree {
         let name = normalize_name(name);
-        modes.push_str(&format!("{mode:04o} {name}\n"));
+        let _ = writeln!(modes, "{mode:04o} {name}");
         if !name.ends_with('/') {
             expect(problems, &expected_root.join(&name), bytes);
             names.push(name);
