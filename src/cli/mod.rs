@@ -83,7 +83,7 @@ pub struct TrustArgs {
     /// The registry as images name it: HOST or HOST:PORT (docker.io, registry.local:5000, [`::1`]:5000).
     #[arg(long, value_name = "HOST[:PORT]")]
     pub host: Option<String>,
-    /// The upstream URL, tried last [default: <https://HOST>; docker.io: <https://registry-1.docker.io>].
+    /// The upstream URL, tried last [default: `https://HOST`; for docker.io `https://registry-1.docker.io`].
     #[arg(long, value_name = "URL", requires = "host")]
     pub server: Option<String>,
     /// An endpoint tried before the server; repeat for several, in order.
