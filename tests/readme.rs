@@ -15,7 +15,9 @@ fn readme() -> String {
 
 fn bash(script: &str, envs: &[(&str, &Path)]) -> std::process::Output {
     let mut cmd = Command::new("bash");
-    cmd.arg("-c").arg(script).current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd.arg("-c")
+        .arg(script)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -44,16 +46,31 @@ fn quick_start_runs_as_written() {
         .and_then(|rest| rest.split("```sh\n").nth(1))
         .and_then(|rest| rest.split("```").next())
         .expect("README has a quickstart sh block");
-    assert!(block.contains("cargo run --"), "quick start must build and run with cargo");
+    assert!(
+        block.contains("cargo run --"),
+        "quick start must build and run with cargo"
+    );
     let script = block.replace("cargo run --", env!("CARGO_BIN_EXE_certsd"));
     let tmp = tempfile::tempdir().unwrap();
     let out = bash(&script, &[("TMPDIR", tmp.path())]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "quick start failed: {stderr}");
-    let root = fs::read_dir(tmp.path()).unwrap().next().unwrap().unwrap().path();
+    let root = fs::read_dir(tmp.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let hosts = root.join("etc/containerd/certs.d/registry.example.com:5000/hosts.toml");
-    assert!(hosts.is_file(), "quick start did not write {}", hosts.display());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("+      config_path = \"/etc/containerd/certs.d\""));
+    assert!(
+        hosts.is_file(),
+        "quick start did not write {}",
+        hosts.display()
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("+      config_path = \"/etc/containerd/certs.d\"")
+    );
 }
 
 #[test]
