@@ -8,9 +8,10 @@
 //! directory as its working directory, so inputs such as `../pki/ca.crt`
 //! resolve there.
 //!
-//! Beyond the expected files, every case checks three properties:
+//! Beyond the expected files, every case checks four properties:
 //! a failing run leaves the tree exactly as it was (content, mode, mtime);
-//! `plan` never writes; a successful `apply` run again writes nothing.
+//! `plan` never writes; a successful `apply` run again writes nothing;
+//! no private key (a `PRIVATE KEY-----` PEM line) is ever printed.
 //!
 //! `UPDATE_GOLDEN=1 cargo test golden` rewrites the expected files; review
 //! the diff before committing it.
@@ -221,6 +222,12 @@ fn run_case(case: &Path) -> Vec<String> {
     if first.stderr.contains("panicked") || first.stderr.contains("stack backtrace") {
         problems.push(format!(
             "{}: certsd panicked or printed a backtrace",
+            case.display()
+        ));
+    }
+    if first.stdout.contains("PRIVATE KEY-----") || first.stderr.contains("PRIVATE KEY-----") {
+        problems.push(format!(
+            "{}: a private key was printed (the diff must never show key material)",
             case.display()
         ));
     }
