@@ -187,7 +187,7 @@ impl Facts {
             })?;
             facts.config_path = Some(value.to_string());
         }
-        facts.mirrors = entries(table, "mirrors", &name, &at)?;
+        facts.mirrors = entries(file, text, table, "mirrors", &name, &at)?;
         facts.tls_configs = tls_entries(file, text, table, &name, &at)?;
         Ok(facts)
     }
@@ -202,6 +202,8 @@ fn wrong_type(location: &str, name: &str, item: &Item, expected: &str) -> anyhow
 
 /// The entries of a sub-table such as `registry.mirrors`, each with its place.
 fn entries(
+    file: &Path,
+    text: &str,
     registry: &dyn TableLike,
     key: &str,
     name: &str,
@@ -217,7 +219,8 @@ fn entries(
         .iter()
         .map(|(host, _)| Finding {
             table: format!("{name}.{key}.{host:?}"),
-            location: at(key),
+            // The entry's own key, not the (often empty) parent header.
+            location: locate(file, text, sub.key(host).and_then(Key::span)),
         })
         .collect())
 }

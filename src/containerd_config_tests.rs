@@ -126,6 +126,11 @@ fn finds_legacy_mirrors_and_tls_configs_with_lines() {
     let cfg = parse(text).unwrap();
     assert_eq!(cfg.mirrors().len(), 1);
     assert!(cfg.mirrors()[0].table.ends_with("mirrors.\"docker.io\""));
+    assert!(
+        cfg.mirrors()[0].location.contains(":3:"),
+        "{:?}",
+        cfg.mirrors()
+    );
     assert_eq!(cfg.tls_configs().len(), 1);
     assert!(
         cfg.tls_configs()[0].location.contains(":5:"),

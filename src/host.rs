@@ -96,7 +96,7 @@ fn split_port(raw: &str) -> Result<(&str, Option<&str>), String> {
 
 fn port_reason(port: &str) -> Option<String> {
     match port.parse::<u16>() {
-        Ok(0) => Some("port 0 is not a port".into()),
+        Ok(0) => Some("port 0 is not a port (1-65535)".into()),
         Ok(_) if port.chars().all(|c| c.is_ascii_digit()) => None,
         _ => Some(format!("{port:?} is not a port (1-65535)")),
     }

@@ -84,6 +84,15 @@ impl HostsFile {
         }
     }
 
+    /// The URLs of the `[host."URL"]` tables the file has now.
+    pub fn endpoint_urls(&self) -> Vec<String> {
+        self.doc
+            .get("host")
+            .and_then(Item::as_table_like)
+            .map(|t| t.iter().map(|(k, _)| k.to_string()).collect())
+            .unwrap_or_default()
+    }
+
     /// The text with the managed fields set exactly as `spec` says.
     pub fn render(&self, spec: &HostsSpec) -> String {
         let mut doc = self.doc.clone();

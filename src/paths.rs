@@ -43,8 +43,13 @@ impl NodePath {
     /// Validates a path given on the command line or found in a config.
     pub fn parse(flag: &str, raw: &Path) -> Result<NodePath> {
         if !raw.is_absolute() {
+            let example = if flag == "--config" {
+                "/etc/containerd/config.toml"
+            } else {
+                "/etc/containerd/certs.d"
+            };
             return Err(usage(format!(
-                "{flag} {}: give an absolute path as the node sees it (for example /etc/containerd/certs.d)",
+                "{flag} {}: give an absolute path as the node sees it (for example {example})",
                 raw.display()
             )));
         }

@@ -132,6 +132,11 @@ fn certs_dir(
     let current = config.config_path().filter(|p| !p.is_empty());
     let list = current.is_some_and(|p| p.contains(':'));
     if let Some(dir) = &settings.certs_dir {
+        if let Some(old) = current.filter(|old| !list && *old != dir.as_str()) {
+            warnings.push(format!(
+                "config_path was {old:?}; it becomes {dir}, and hosts.toml files under {old} will no longer be read"
+            ));
+        }
         if list {
             warnings.push(format!(
                 "config_path {:?} is a list; replacing it with {dir}: containerd 2.1+ pulls through \
@@ -216,7 +221,15 @@ fn host_changes(
         }
         _ => HostsFile::new(),
     };
-    let after = file.render(&hosts_spec(request, &trust)).into_bytes();
+    let spec = hosts_spec(request, &trust);
+    for url in file.endpoint_urls() {
+        if url != spec.server && !spec.endpoints.iter().any(|e| e.url == url) {
+            plan.warnings.push(format!(
+                "{hosts_path}: removing [host.{url:?}], which this run does not list (pass it with --mirror to keep it)"
+            ));
+        }
+    }
+    let after = file.render(&spec).into_bytes();
     plan.files.push(FileChange {
         path: hosts_path,
         mode_before: existing.as_ref().map(|e| e.mode),
@@ -231,23 +244,32 @@ fn host_changes(
 }
 
 /// Mirrors first, in order; without mirrors the server itself gets the one
-/// host table containerd 1.6 needs.
+/// host table containerd 1.6 needs. `override_path` stays off the server
+/// unless the user named its URL.
 fn hosts_spec(request: &HostRequest, trust: &EndpointTrust) -> HostsSpec {
-    let urls = if request.mirrors.is_empty() {
-        vec![request.server.clone()]
+    let server_trust = EndpointTrust {
+        override_path: trust.override_path && request.server_explicit,
+        ..trust.clone()
+    };
+    let endpoints = if request.mirrors.is_empty() {
+        vec![Endpoint {
+            url: request.server.clone(),
+            trust: server_trust.clone(),
+        }]
     } else {
-        request.mirrors.clone()
+        request
+            .mirrors
+            .iter()
+            .map(|url| Endpoint {
+                url: url.clone(),
+                trust: trust.clone(),
+            })
+            .collect()
     };
     HostsSpec {
         server: request.server.clone(),
-        server_trust: trust.clone(),
-        endpoints: urls
-            .into_iter()
-            .map(|url| Endpoint {
-                url,
-                trust: trust.clone(),
-            })
-            .collect(),
+        server_trust,
+        endpoints,
     }
 }
 

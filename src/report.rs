@@ -16,6 +16,9 @@ struct JsonReport<'a> {
     restart_required: bool,
     files: Vec<JsonFile<'a>>,
     warnings: &'a [String],
+    /// `apply` only: the backups it made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backups: Option<Vec<&'a str>>,
 }
 
 #[derive(Serialize)]
@@ -26,9 +29,11 @@ struct JsonFile<'a> {
     mode: String,
 }
 
-/// Prints the plan (before `apply` writes, or for `plan`).
+/// Prints the plan: for `plan`, and for `apply` before it writes (text) or
+/// after (JSON, with the backups made).
 pub fn print_plan(
     plan: &Plan,
+    outcome: Option<&Outcome>,
     format: OutputFormat,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -48,6 +53,7 @@ pub fn print_plan(
                     })
                     .collect(),
                 warnings: &plan.warnings,
+                backups: outcome.map(|o| o.backups.iter().map(|b| b.as_str()).collect()),
             };
             serde_json::to_writer_pretty(&mut *out, &report)?;
             writeln!(out)?;

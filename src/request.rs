@@ -35,7 +35,11 @@ pub struct HostRequest {
     pub skip_verify: bool,
     pub capabilities: Vec<String>,
     pub headers: Vec<(String, Vec<String>)>,
+    /// Applies to the mirrors, and to the server only when `--server` named it:
+    /// the default server is a real registry that needs its `/v2`.
     pub override_path: bool,
+    /// `--server` was given (not derived from the host name).
+    pub server_explicit: bool,
     /// Warnings found while checking the inputs.
     pub warnings: Vec<String>,
 }
@@ -52,6 +56,11 @@ impl HostRequest {
             None => host.default_server(),
         };
         let mirrors = mirrors(&args.mirror)?;
+        if args.override_path && mirrors.is_empty() && args.server.is_none() {
+            bail!(usage(
+                "--override-path applies to URLs that already hold the API path: give them with --mirror or --server (the default server https://HOST needs /v2 appended)"
+            ));
+        }
         let capabilities = capabilities(args.capabilities.as_deref(), target.map(|t| t.version))?;
         let headers = headers(&args.header)?;
         let mut warnings = Vec::new();
@@ -60,6 +69,13 @@ impl HostRequest {
         check_names(&ca, client.as_ref())?;
         if args.skip_verify && !ca.is_empty() {
             warnings.push("--skip-verify turns certificate checks off: the --ca files are written but not used".into());
+        }
+        if !args.override_path
+            && std::iter::once(&server)
+                .chain(&mirrors)
+                .any(|u| u.trim_end_matches('/').ends_with("/v2"))
+        {
+            warnings.push("an endpoint URL ends in /v2: containerd appends /v2 itself unless --override-path is given, so it would ask for /v2/v2/".into());
         }
         if !capabilities.iter().any(|c| c == "resolve") {
             warnings.push("capabilities without `resolve`: containerd will not ask these endpoints to resolve tags, so pulls by tag go to the server".into());
@@ -74,6 +90,7 @@ impl HostRequest {
             capabilities,
             headers,
             override_path: args.override_path,
+            server_explicit: args.server.is_some(),
             warnings,
         }))
     }
@@ -206,7 +223,13 @@ fn ca_files(paths: &[PathBuf], warnings: &mut Vec<String>) -> Result<Vec<InputFi
     for path in paths {
         let file = read_input("--ca", path)?;
         warnings.extend(trust_files::check_ca(path, &file.bytes)?);
-        out.push(file);
+        // The same file twice (a script listing a CA again) is harmless: keep one.
+        if !out
+            .iter()
+            .any(|o: &InputFile| o.name == file.name && o.bytes == file.bytes)
+        {
+            out.push(file);
+        }
     }
     Ok(out)
 }

@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use anyhow::Result;
 
-use crate::cli::TrustArgs;
+use crate::cli::{OutputFormat, TrustArgs};
 use crate::exit_codes::Code;
 use crate::planner;
 use crate::report;
@@ -16,7 +16,7 @@ pub fn plan(settings: &Settings, trust: &TrustArgs, detailed_exitcode: bool) -> 
     let request = settings.host_request(trust)?;
     let plan = planner::plan(settings, request.as_ref())?;
     let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
-    report::print_plan(&plan, settings.output, &mut out, &mut err)?;
+    report::print_plan(&plan, None, settings.output, &mut out, &mut err)?;
     report::summarize_plan(&plan, settings.output, &mut err)?;
     Ok(if detailed_exitcode && plan.changed() {
         Code::ChangesPending
@@ -31,8 +31,14 @@ pub fn apply(settings: &Settings, trust: &TrustArgs) -> Result<Code> {
     let _lock = writer::lock(&settings.root, &settings.config)?;
     let plan = planner::plan(settings, request.as_ref())?;
     let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
-    report::print_plan(&plan, settings.output, &mut out, &mut err)?;
+    // Text: show the diff before writing, so a failed write still shows what was meant.
+    if settings.output == OutputFormat::Text {
+        report::print_plan(&plan, None, settings.output, &mut out, &mut err)?;
+    }
     let outcome = writer::apply(&settings.root, &plan)?;
+    if settings.output == OutputFormat::Json {
+        report::print_plan(&plan, Some(&outcome), settings.output, &mut out, &mut err)?;
+    }
     report::summarize_apply(&plan, &outcome, settings.output, &mut err)?;
     err.flush()?;
     Ok(Code::Success)
