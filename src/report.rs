@@ -53,7 +53,12 @@ pub fn print_plan(
                     })
                     .collect(),
                 warnings: &plan.warnings,
-                backups: outcome.map(|o| o.backups.iter().map(|b| b.as_str()).collect()),
+                backups: outcome.map(|o| {
+                    o.backups
+                        .iter()
+                        .map(crate::paths::NodePath::as_str)
+                        .collect()
+                }),
             };
             serde_json::to_writer_pretty(&mut *out, &report)?;
             writeln!(out)?;
