@@ -13,8 +13,8 @@ use exit_codes::Code;
 
 /// Runs one parsed command line.
 pub fn run(cli: cli::Cli) -> anyhow::Result<Code> {
-    match &cli.command {
-        cli::Command::Cert(c) => commands::cert::run(&cli.global, c),
+    match cli.command {
+        cli::Command::Cert(c) => commands::cert::run(&cli.global, &c),
         _ => Ok(Code::Success),
     }
 }

@@ -162,7 +162,7 @@ fn ip_from_bytes(bytes: &[u8]) -> Result<IpAddr> {
 fn key_type(x509: &X509Certificate<'_>) -> (String, usize) {
     let spki = x509.public_key();
     let alg = &spki.algorithm.algorithm;
-    let bits = spki.parsed().map(|k| k.key_size()).unwrap_or(0);
+    let bits = spki.parsed().map_or(0, |k| k.key_size());
     if *alg == oids::OID_PKCS1_RSAENCRYPTION {
         return ("rsa".into(), bits);
     }

@@ -127,6 +127,7 @@ pub fn matches_public_key(key: &KeyPair, spki_key_bits: &[u8]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a panic is how a test fails
 mod tests {
     use super::*;
 

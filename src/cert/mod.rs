@@ -122,11 +122,11 @@ fn leaf(
 ) -> Result<Issued> {
     let key_pair = key.generate()?;
     let params = profile::leaf_params(role, cn, sans, days, key.is_rsa())?;
-    let signed = match signer {
+    let result = match signer {
         Some(ca) => params.signed_by(&key_pair, &ca.issuer),
         None => params.self_signed(&key_pair),
     };
-    let cert = signed.map_err(|err| anyhow!("signing the certificate: {err}"))?;
+    let cert = result.map_err(|err| anyhow!("signing the certificate: {err}"))?;
     if let Some(ca) = signer {
         check_issuer_name(&cert, &ca.subject_der)?;
     }

@@ -100,6 +100,7 @@ fn san_type(san: &San) -> Result<SanType> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a panic is how a test fails
 mod tests {
     use super::*;
 

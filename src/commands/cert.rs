@@ -268,9 +268,9 @@ fn write_outputs(files: &[(PathBuf, String, u32)], force: bool) -> Result<()> {
         match stage(path, text, *mode) {
             Ok(tmp) => staged.push((tmp, path)),
             Err(err) => {
-                staged
-                    .iter()
-                    .for_each(|(tmp, _)| drop(fs::remove_file(tmp)));
+                for (tmp, _) in &staged {
+                    drop(fs::remove_file(tmp));
+                }
                 return Err(err);
             }
         }
