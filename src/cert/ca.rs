@@ -117,3 +117,163 @@ fn check_single_valued_names(x509: &X509Certificate<'_>) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a panic is how a test fails
+mod tests {
+    use std::path::Path;
+    use std::process::Command;
+
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    use time::{Duration, OffsetDateTime};
+
+    use super::*;
+
+    fn openssl(dir: &Path, args: &[&str]) {
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// An openssl CA whose key is in the given key file (any of the 3 forms).
+    fn openssl_ca(dir: &Path, keygen: &[&str]) -> (String, String) {
+        openssl(dir, keygen);
+        let ext = [
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ];
+        let mut req = vec![
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "k.pem",
+            "-out",
+            "c.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/O=Test Org/CN=Test CA",
+        ];
+        req.extend(ext);
+        openssl(dir, &req);
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+        (read("c.pem"), read("k.pem"))
+    }
+
+    #[test]
+    fn loads_openssl_cas_with_keys_in_all_three_forms() {
+        let keygens: [&[&str]; 3] = [
+            &["genrsa", "-traditional", "-out", "k.pem", "2048"],
+            &[
+                "ecparam",
+                "-genkey",
+                "-name",
+                "prime256v1",
+                "-noout",
+                "-out",
+                "k.pem",
+            ],
+            &["genpkey", "-algorithm", "ed25519", "-out", "k.pem"],
+        ];
+        for keygen in keygens {
+            let dir = tempfile::tempdir().unwrap();
+            let (crt, key) = openssl_ca(dir.path(), keygen);
+            let signer = CaSigner::from_pem(&crt, &key, dir.path()).unwrap();
+            let sans = [crate::cert::San::dns("reg.local").unwrap()];
+            let leaf =
+                crate::cert::server_cert(Some(&signer), &sans, 1, crate::cert::KeyType::EcdsaP256)
+                    .unwrap();
+            std::fs::write(dir.path().join("leaf.pem"), leaf.cert_pem).unwrap();
+            openssl(dir.path(), &["verify", "-CAfile", "c.pem", "leaf.pem"]);
+        }
+    }
+
+    #[test]
+    fn refuses_a_key_that_is_not_the_cas() {
+        let dir = tempfile::tempdir().unwrap();
+        let (crt, _) = openssl_ca(
+            dir.path(),
+            &["genrsa", "-traditional", "-out", "k.pem", "2048"],
+        );
+        let other = KeyPair::generate().unwrap().serialize_pem();
+        let err = format!(
+            "{:#}",
+            CaSigner::from_pem(&crt, &other, dir.path()).unwrap_err()
+        );
+        assert!(err.contains("does not match"), "{err}");
+    }
+
+    fn rcgen_cert(is_ca: IsCa, from: OffsetDateTime, until: OffsetDateTime) -> (String, String) {
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, "x");
+        params.is_ca = is_ca;
+        params.not_before = from;
+        params.not_after = until;
+        let key = KeyPair::generate().unwrap();
+        (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+    }
+
+    #[test]
+    fn refuses_leaves_expired_and_future_cas() {
+        let now = OffsetDateTime::now_utc();
+        let ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let cases = [
+            (
+                rcgen_cert(
+                    IsCa::ExplicitNoCa,
+                    now - Duration::days(1),
+                    now + Duration::days(1),
+                ),
+                "not a CA",
+            ),
+            (
+                rcgen_cert(IsCa::NoCa, now - Duration::days(1), now + Duration::days(1)),
+                "not a CA",
+            ),
+            (
+                rcgen_cert(ca.clone(), now - Duration::days(3), now - Duration::days(1)),
+                "expired on",
+            ),
+            (
+                rcgen_cert(ca, now + Duration::days(1), now + Duration::days(3)),
+                "not valid before",
+            ),
+        ];
+        for ((crt, key), why) in cases {
+            let err = format!(
+                "{:#}",
+                CaSigner::from_pem(&crt, &key, Path::new("cadir")).unwrap_err()
+            );
+            assert!(err.contains(why) && err.contains("cadir"), "{why}: {err}");
+        }
+    }
+
+    #[test]
+    fn refuses_missing_pem_blocks() {
+        let err = format!(
+            "{:#}",
+            CaSigner::from_pem("", "", Path::new("d")).unwrap_err()
+        );
+        assert!(err.contains("no PEM certificate"), "{err}");
+        let (crt, _) = rcgen_cert(
+            IsCa::Ca(BasicConstraints::Unconstrained),
+            OffsetDateTime::now_utc() - Duration::days(1),
+            OffsetDateTime::now_utc() + Duration::days(1),
+        );
+        let err = format!(
+            "{:#}",
+            CaSigner::from_pem(&crt, "nothing", Path::new("d")).unwrap_err()
+        );
+        assert!(err.contains("no PEM private key"), "{err}");
+    }
+}

@@ -165,3 +165,59 @@ fn issued(cert: &rcgen::Certificate, key: &KeyPair) -> Issued {
         key_pem: key.serialize_pem(),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a panic is how a test fails
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_are_bounded() {
+        assert!(check_days(0).is_err());
+        assert!(check_days(MAX_DAYS + 1).is_err());
+        assert!(check_days(1).is_ok() && check_days(MAX_DAYS).is_ok());
+        assert!(new_ca("x", 0, KeyType::EcdsaP256).is_err());
+    }
+
+    #[test]
+    fn issued_certificates_read_back() {
+        let ca = new_ca("Test CA", 30, KeyType::EcdsaP384).unwrap();
+        check_pair(&ca.cert_pem, &ca.key_pem).unwrap();
+        assert!(!ca.cert_pem.contains("PRIVATE KEY"));
+        let info = &inspect_pem(&ca.cert_pem).unwrap()[0];
+        assert!(info.is_ca && info.self_signed);
+        assert_eq!(
+            (info.path_len, info.key_type.as_str()),
+            (Some(0), "ecdsa-p384")
+        );
+        assert_eq!(info.signature_algorithm, "ecdsa-with-SHA384");
+        assert!((29..=30).contains(&info.days_left()));
+
+        let signer =
+            CaSigner::from_pem(&ca.cert_pem, &ca.key_pem, std::path::Path::new("mem")).unwrap();
+        let sans = [
+            San::dns("*.reg.example").unwrap(),
+            San::ip("10.0.0.7").unwrap(),
+        ];
+        let leaf = server_cert(Some(&signer), &sans, 10, KeyType::Ed25519).unwrap();
+        let info = &inspect_pem(&leaf.cert_pem).unwrap()[0];
+        assert_eq!(info.issuer, "CN=Test CA");
+        assert_eq!(info.extended_key_usage, vec!["serverAuth"]);
+        assert!(info.covers(&[
+            San::dns("a.reg.example").unwrap(),
+            San::ip("10.0.0.7").unwrap()
+        ]));
+        assert!(!info.covers(&[San::dns("reg.example").unwrap()]));
+        assert!(check_pair(&leaf.cert_pem, &ca.key_pem).is_err());
+    }
+
+    #[test]
+    fn server_needs_a_name_and_client_a_cn() {
+        assert!(server_cert(None, &[], 1, KeyType::EcdsaP256).is_err());
+        let ca = new_ca("CA", 1, KeyType::EcdsaP256).unwrap();
+        let signer =
+            CaSigner::from_pem(&ca.cert_pem, &ca.key_pem, std::path::Path::new("m")).unwrap();
+        assert!(client_cert(&signer, " ", 1, KeyType::EcdsaP256).is_err());
+        assert!(new_ca(&"x".repeat(65), 1, KeyType::EcdsaP256).is_err());
+    }
+}
