@@ -241,7 +241,7 @@ mod tests {
                 "not a CA",
             ),
             (
-                rcgen_cert(ca.clone(), now - Duration::days(3), now - Duration::days(1)),
+                rcgen_cert(ca, now - Duration::days(3), now - Duration::days(1)),
                 "expired on",
             ),
             (
