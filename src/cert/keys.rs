@@ -74,10 +74,19 @@ impl KeyType {
             KeyType::Rsa4096 => {
                 KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_4096)
             }
-            KeyType::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519),
+            KeyType::Ed25519 => return generate_ed25519(),
         };
         generated.with_context(|| format!("generating a {self} key"))
     }
+}
+
+/// rcgen's Ed25519 keys are PKCS#8 v2 (RFC 5958, with the public key), which
+/// OpenSSL 3.0 cannot read; write the v1 form every tool reads instead.
+fn generate_ed25519() -> Result<KeyPair> {
+    let fail = || anyhow!("generating an ed25519 key failed");
+    let pair = aws_lc_rs::signature::Ed25519KeyPair::generate().map_err(|_| fail())?;
+    let v1 = pair.to_pkcs8v1().map_err(|_| fail())?;
+    KeyPair::try_from(v1.as_ref()).map_err(|err| anyhow!("loading a new ed25519 key: {err}"))
 }
 
 impl fmt::Display for KeyType {
@@ -163,6 +172,10 @@ mod tests {
             let key = t.generate().unwrap();
             let pem = key.serialize_pem();
             assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "{t}");
+            // PKCS#8 v1 (version 0), which OpenSSL 3.0 reads for every key type.
+            let der = key.serialized_der();
+            let header = 2 + usize::from(der[1] & 0x80 != 0) * usize::from(der[1] & 0x7f);
+            assert_eq!(&der[header..header + 3], &[0x02, 0x01, 0x00], "{t}");
             let back = load_private_key(&pem).unwrap();
             assert_eq!(back.der_bytes(), key.der_bytes(), "{t}");
         }
