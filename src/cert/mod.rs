@@ -84,11 +84,27 @@ pub fn server_cert(
     let Some(first) = sans.first() else {
         bail!("a server certificate needs at least one DNS name or IP address");
     };
-    let cn = match first {
+    leaf(
+        LeafRole::Server,
+        signer,
+        &server_cn(first, sans),
+        sans,
+        days,
+        key,
+    )
+}
+
+/// The CN of a server certificate: the first SAN that fits the 64-character
+/// bound. Go ignores it; people reading `openssl x509 -text` do not.
+fn server_cn(first: &San, sans: &[San]) -> String {
+    let text = |san: &San| match san {
         San::Dns(name) => name.clone(),
         San::Ip(ip) => ip.to_string(),
     };
-    leaf(LeafRole::Server, signer, &cn, sans, days, key)
+    sans.iter()
+        .map(text)
+        .find(|t| t.len() <= 64)
+        .unwrap_or_else(|| text(first).chars().take(64).collect())
 }
 
 /// Makes a client certificate with common name `cn`, signed by `signer`.
@@ -146,7 +162,9 @@ fn check_issuer_name(cert: &rcgen::Certificate, ca_subject: &[u8]) -> Result<()>
     Ok(())
 }
 
-fn check_common_name(cn: &str) -> Result<()> {
+/// Checks a CA or client name (CN): not blank, at most 64 characters
+/// (the X.509 upper bound), no control characters.
+pub fn check_common_name(cn: &str) -> Result<()> {
     if cn.trim().is_empty() {
         bail!("the name (CN) must not be empty");
     }
@@ -209,6 +227,14 @@ mod tests {
         ]));
         assert!(!info.covers(&[San::dns("reg.example").unwrap()]));
         assert!(check_pair(&leaf.cert_pem, &ca.key_pem).is_err());
+    }
+
+    #[test]
+    fn server_cn_is_the_first_san_that_fits() {
+        let long = San::dns(&format!("{}.example.com", "a".repeat(60))).unwrap();
+        let short = San::ip("10.0.0.1").unwrap();
+        assert_eq!(server_cn(&long, &[long.clone(), short.clone()]), "10.0.0.1");
+        assert_eq!(server_cn(&long, std::slice::from_ref(&long)).len(), 64);
     }
 
     #[test]

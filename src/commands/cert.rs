@@ -85,9 +85,9 @@ impl Issue {
 
 fn ca(args: &CaArgs) -> Result<()> {
     let issue = Issue::from_args(&args.issue, cert::CA_DAYS)?;
+    cert::check_common_name(&args.name).map_err(|err| usage(format!("--name: {err}")))?;
     let targets = issue.targets("ca")?;
-    let issued = cert::new_ca(&args.name, issue.days, issue.key)
-        .map_err(|err| usage(format!("--name: {err:#}")))?;
+    let issued = cert::new_ca(&args.name, issue.days, issue.key)?;
     issue.write(targets, issued)
 }
 
@@ -113,13 +113,10 @@ fn server(args: &ServerArgs) -> Result<()> {
 
 fn client(args: &ClientArgs) -> Result<()> {
     let issue = Issue::from_args(&args.issue, cert::LEAF_DAYS)?;
-    if args.name.trim().is_empty() {
-        return Err(usage("--name must not be empty"));
-    }
+    cert::check_common_name(&args.name).map_err(|err| usage(format!("--name: {err}")))?;
     let signer = load_ca(&args.ca_dir)?;
     let targets = issue.targets("client")?;
-    let issued = cert::client_cert(&signer, &args.name, issue.days, issue.key)
-        .map_err(|err| usage(format!("--name: {err:#}")))?;
+    let issued = cert::client_cert(&signer, &args.name, issue.days, issue.key)?;
     issue.write(targets, issued)
 }
 

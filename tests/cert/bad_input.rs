@@ -28,6 +28,7 @@ fn bad_flags_exit_64_and_write_nothing() {
         args.extend_from_slice(extra);
         args
     };
+    let long_name = "n".repeat(65);
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["cert", "ca", "--out", "out", "--key-type", "dsa-1024"],
@@ -49,6 +50,10 @@ fn bad_flags_exit_64_and_write_nothing() {
         (
             vec!["cert", "ca", "--out", "out", "--name", ""],
             "must not be empty",
+        ),
+        (
+            vec!["cert", "ca", "--out", "out", "--name", &long_name],
+            "longer than 64 characters",
         ),
         (srv(&[]), "at least one --dns NAME or --ip IP"),
         (srv(&["--dns", "bad_name.test"]), "'_' is not allowed"),
