@@ -6,6 +6,7 @@
 //! that writes) applies it. One module per file format: `containerd_config`,
 //! `hosts_toml`, `trust_files` (PEM inputs).
 
+pub mod cert;
 pub mod cli;
 pub mod commands;
 pub mod containerd_config;
@@ -30,12 +31,15 @@ use exit_codes::Code;
 
 /// Runs one parsed command line.
 pub fn run(cli: &cli::Cli) -> anyhow::Result<Code> {
-    let settings = settings::Settings::from_cli(&cli.global)?;
     match &cli.command {
         Command::Plan(args) => {
+            let settings = settings::Settings::from_cli(&cli.global)?;
             commands::trust::plan(&settings, &args.trust, args.detailed_exitcode)
         }
-        Command::Apply(args) => commands::trust::apply(&settings, &args.trust),
-        Command::Cert(_) => Ok(Code::Success),
+        Command::Apply(args) => {
+            let settings = settings::Settings::from_cli(&cli.global)?;
+            commands::trust::apply(&settings, &args.trust)
+        }
+        Command::Cert(c) => commands::cert::run(&cli.global, c),
     }
 }

@@ -4,5 +4,6 @@
 // Test code states its expectations by panicking; `unwrap` is the point here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cert;
 mod golden;
 mod readme;

@@ -1,6 +1,86 @@
-//! clap types for `certsd cert ...` (issue 3 fills these in).
+//! clap types for `certsd cert ...`: what the user typed, unvalidated.
+//! `commands::cert` turns them into validated settings.
 
-use clap::Subcommand;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
 
 #[derive(Debug, Subcommand)]
-pub enum CertCommand {}
+pub enum CertCommand {
+    /// Make a CA: DIR/ca.crt and DIR/ca.key.
+    Ca(CaArgs),
+    /// Make a registry server certificate: DIR/server.crt and DIR/server.key.
+    Server(ServerArgs),
+    /// Make a client certificate for mTLS: DIR/client.crt and DIR/client.key.
+    Client(ClientArgs),
+    /// Print what certificates hold: names, key, validity, usages, fingerprint.
+    Inspect(InspectArgs),
+}
+
+/// Options every issuing subcommand takes.
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    /// The directory to write into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Validity in days, 1 to 36500 [default: 3650 for a CA, 365 otherwise].
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub days: Option<i64>,
+    /// ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096 or ed25519.
+    #[arg(long, value_name = "T", default_value = "ecdsa-p256")]
+    pub key_type: String,
+    /// Replace files that already exist.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CaArgs {
+    #[command(flatten)]
+    pub issue: IssueArgs,
+    /// The CA's common name.
+    #[arg(long, value_name = "CN", default_value = "certsd CA")]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    #[command(flatten)]
+    pub issue: IssueArgs,
+    /// Sign with the CA in DIR (ca.crt and ca.key).
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "self_signed",
+        conflicts_with = "self_signed"
+    )]
+    pub ca_dir: Option<PathBuf>,
+    /// Make a self-signed certificate, to be given as its own `ca`.
+    #[arg(long)]
+    pub self_signed: bool,
+    /// A DNS name the registry is reached by (wildcard: *.example.com). Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub dns: Vec<String>,
+    /// An IP address the registry is reached by. Repeatable.
+    #[arg(long, value_name = "IP")]
+    pub ip: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    #[command(flatten)]
+    pub issue: IssueArgs,
+    /// Sign with the CA in DIR (ca.crt and ca.key).
+    #[arg(long, value_name = "DIR")]
+    pub ca_dir: PathBuf,
+    /// The client's common name.
+    #[arg(long, value_name = "CN")]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// PEM files holding one or more certificates.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+}

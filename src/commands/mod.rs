@@ -1,3 +1,4 @@
 //! The subcommands: thin glue from settings to the core and back to the user.
 
+pub mod cert;
 pub mod trust;

@@ -1,0 +1,328 @@
+//! `certsd cert ca|server|client|inspect`: turns the clap arguments into
+//! validated settings, calls the pure `crate::cert` library, and writes the
+//! results (all-or-nothing) or prints what certificates hold.
+//!
+//! Paths are used as given: `--root` does not apply to `--out`/`--ca-dir`,
+//! which name files on the machine certsd runs on.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use crate::cert::{self, CaSigner, CertInfo, Issued, KeyType, San};
+use crate::cli::cert::{CaArgs, CertCommand, ClientArgs, InspectArgs, IssueArgs, ServerArgs};
+use crate::cli::{GlobalArgs, OutputFormat};
+use crate::exit_codes::{Code, usage};
+
+const KEY_MODE: u32 = 0o600;
+const CERT_MODE: u32 = 0o644;
+
+/// Runs one `cert` subcommand.
+pub fn run(global: &GlobalArgs, cmd: &CertCommand) -> Result<Code> {
+    match cmd {
+        CertCommand::Ca(args) => ca(args),
+        CertCommand::Server(args) => server(args),
+        CertCommand::Client(args) => client(args),
+        CertCommand::Inspect(args) => inspect(args, global.output),
+    }
+    .map(|()| Code::Success)
+}
+
+/// `--days`, `--key-type`, `--out` and `--force`, validated.
+struct Issue {
+    out: PathBuf,
+    days: u32,
+    key: KeyType,
+    force: bool,
+}
+
+impl Issue {
+    fn from_args(args: &IssueArgs, default_days: u32) -> Result<Issue> {
+        let days = match args.days {
+            None => default_days,
+            Some(d) => u32::try_from(d).map_err(|_| {
+                usage(format!(
+                    "--days must be between 1 and {}, not {d}",
+                    cert::MAX_DAYS
+                ))
+            })?,
+        };
+        cert::check_days(days).map_err(|err| usage(err.to_string()))?;
+        let key = args
+            .key_type
+            .parse()
+            .map_err(|err: anyhow::Error| usage(format!("--key-type: {err}")))?;
+        Ok(Issue {
+            out: args.out.clone(),
+            days,
+            key,
+            force: args.force,
+        })
+    }
+
+    /// The two files this command writes, checked for existence before any
+    /// key is generated.
+    fn targets(&self, stem: &str) -> Result<(PathBuf, PathBuf)> {
+        let crt = self.out.join(format!("{stem}.crt"));
+        let key = self.out.join(format!("{stem}.key"));
+        check_targets(&[&crt, &key], self.force)?;
+        Ok((crt, key))
+    }
+
+    fn write(&self, (crt, key): (PathBuf, PathBuf), issued: Issued) -> Result<()> {
+        write_outputs(
+            &[
+                (crt, issued.cert_pem, CERT_MODE),
+                (key, issued.key_pem, KEY_MODE),
+            ],
+            self.force,
+        )
+    }
+}
+
+fn ca(args: &CaArgs) -> Result<()> {
+    let issue = Issue::from_args(&args.issue, cert::CA_DAYS)?;
+    cert::check_common_name(&args.name).map_err(|err| usage(format!("--name: {err}")))?;
+    let targets = issue.targets("ca")?;
+    let issued = cert::new_ca(&args.name, issue.days, issue.key)?;
+    issue.write(targets, issued)
+}
+
+fn server(args: &ServerArgs) -> Result<()> {
+    let issue = Issue::from_args(&args.issue, cert::LEAF_DAYS)?;
+    let mut sans = Vec::new();
+    for name in &args.dns {
+        sans.push(San::dns(name).map_err(|err| usage(format!("--dns: {err}")))?);
+    }
+    for ip in &args.ip {
+        sans.push(San::ip(ip).map_err(|err| usage(format!("--ip: {err}")))?);
+    }
+    if sans.is_empty() {
+        return Err(usage(
+            "a server certificate needs at least one --dns NAME or --ip IP",
+        ));
+    }
+    let signer = args.ca_dir.as_deref().map(load_ca).transpose()?;
+    let targets = issue.targets("server")?;
+    let issued = cert::server_cert(signer.as_ref(), &sans, issue.days, issue.key)?;
+    issue.write(targets, issued)
+}
+
+fn client(args: &ClientArgs) -> Result<()> {
+    let issue = Issue::from_args(&args.issue, cert::LEAF_DAYS)?;
+    cert::check_common_name(&args.name).map_err(|err| usage(format!("--name: {err}")))?;
+    let signer = load_ca(&args.ca_dir)?;
+    let targets = issue.targets("client")?;
+    let issued = cert::client_cert(&signer, &args.name, issue.days, issue.key)?;
+    issue.write(targets, issued)
+}
+
+/// Reads DIR/ca.crt and DIR/ca.key.
+fn load_ca(dir: &Path) -> Result<CaSigner> {
+    let crt = dir.join("ca.crt");
+    let key = dir.join("ca.key");
+    let cert_pem = fs::read_to_string(&crt)
+        .with_context(|| format!("reading the CA certificate {}", crt.display()))?;
+    let key_pem = fs::read_to_string(&key)
+        .with_context(|| format!("reading the CA key {}", key.display()))?;
+    CaSigner::from_pem(&cert_pem, &key_pem, dir)
+}
+
+/// One inspected file, for `--output json`.
+#[derive(Serialize)]
+struct InspectedFile {
+    path: PathBuf,
+    /// A private key sits beside the certificates: such a file must never be a `ca`.
+    contains_private_key: bool,
+    certificates: Vec<CertInfo>,
+}
+
+fn inspect(args: &InspectArgs, output: OutputFormat) -> Result<()> {
+    let mut files = Vec::new();
+    for path in &args.files {
+        let pem =
+            fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let certificates = cert::inspect_pem(&pem).with_context(|| path.display().to_string())?;
+        files.push(InspectedFile {
+            path: path.clone(),
+            contains_private_key: pem.contains("PRIVATE KEY-----"),
+            certificates,
+        });
+    }
+    let mut stdout = std::io::stdout().lock();
+    match output {
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut stdout, &serde_json::json!({ "files": files }))?;
+            writeln!(stdout)?;
+        }
+        OutputFormat::Text => {
+            for file in &files {
+                print_file(&mut stdout, file)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_file(out: &mut impl Write, file: &InspectedFile) -> Result<()> {
+    let count = file.certificates.len();
+    if file.contains_private_key {
+        writeln!(
+            out,
+            "warning: {} also holds a PRIVATE KEY; never use it as a `ca` file",
+            file.path.display()
+        )?;
+    }
+    for (i, c) in file.certificates.iter().enumerate() {
+        writeln!(out, "{} [{}/{count}]", file.path.display(), i + 1)?;
+        print_cert(out, c)?;
+    }
+    Ok(())
+}
+
+fn print_cert(out: &mut impl Write, c: &CertInfo) -> Result<()> {
+    let sans: Vec<String> = c
+        .dns_names
+        .iter()
+        .map(|d| format!("DNS:{d}"))
+        .chain(c.ip_addresses.iter().map(|ip| format!("IP:{ip}")))
+        .collect();
+    let kind = match (c.is_ca, c.path_len) {
+        (true, Some(n)) => format!("CA (pathlen {n})"),
+        (true, None) => "CA".to_string(),
+        (false, _) => "leaf".to_string(),
+    };
+    let left = if c.days_left < 0 {
+        format!("EXPIRED {} days ago", -c.days_left)
+    } else {
+        format!("{} days left", c.days_left)
+    };
+    let rows = [
+        ("subject", c.subject.clone()),
+        (
+            "issuer",
+            if c.self_signed {
+                format!("{} (self-signed)", c.issuer)
+            } else {
+                c.issuer.clone()
+            },
+        ),
+        ("SANs", or_none(&sans)),
+        ("key", format!("{} ({} bits)", c.key_type, c.key_bits)),
+        ("signature", c.signature_algorithm.clone()),
+        ("serial", c.serial.clone()),
+        ("not before", c.not_before.clone()),
+        ("not after", format!("{} ({left})", c.not_after)),
+        ("kind", kind),
+        ("key usage", or_none(&c.key_usage)),
+        ("ext key usage", or_none(&c.extended_key_usage)),
+        ("SHA-256", c.sha256_fingerprint.clone()),
+    ];
+    for (label, value) in rows {
+        writeln!(out, "  {:<14} {value}", format!("{label}:"))?;
+    }
+    Ok(())
+}
+
+fn or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// Refuses targets that exist (unless `force`) or that are not plain files.
+fn check_targets(paths: &[&Path], force: bool) -> Result<()> {
+    for path in paths {
+        match fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_dir() => bail!("{} is a directory", path.display()),
+            Ok(_) if !force => bail!(
+                "{} already exists (use --force to replace it)",
+                path.display()
+            ),
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err).with_context(|| format!("checking {}", path.display())),
+        }
+    }
+    Ok(())
+}
+
+/// Writes every file or none: all targets are checked first, then each is
+/// written to a temporary file beside it (mode set, fsynced), and only then
+/// renamed into place; the directory is fsynced last. One line per file on
+/// stderr names what was written, never its contents.
+// TODO(lead): route through crate::writer
+fn write_outputs(files: &[(PathBuf, String, u32)], force: bool) -> Result<()> {
+    let paths: Vec<&Path> = files.iter().map(|(p, _, _)| p.as_path()).collect();
+    check_targets(&paths, force)?;
+    let mut staged = Vec::new();
+    for (path, text, mode) in files {
+        match stage(path, text, *mode) {
+            Ok(tmp) => staged.push((tmp, path)),
+            Err(err) => {
+                for (tmp, _) in &staged {
+                    drop(fs::remove_file(tmp));
+                }
+                return Err(err);
+            }
+        }
+    }
+    for (tmp, path) in &staged {
+        fs::rename(tmp, path)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    }
+    for dir in unique_parents(&paths) {
+        fs::File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("syncing {}", dir.display()))?;
+    }
+    for (path, _, mode) in files {
+        eprintln!("wrote {} ({mode:04o})", path.display());
+    }
+    Ok(())
+}
+
+/// Writes `text` to a new temporary file beside `path` with `mode`; returns its path.
+fn stage(path: &Path, text: &str, mode: u32) -> Result<PathBuf> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let dir = parent_dir(path);
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.certsd-{}.tmp", std::process::id()));
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    let written = file
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .and_then(|()| file.write_all(text.as_bytes()))
+        .and_then(|()| file.sync_all());
+    if let Err(err) = written {
+        drop(fs::remove_file(&tmp));
+        return Err(err).with_context(|| format!("writing {}", tmp.display()));
+    }
+    Ok(tmp)
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn unique_parents(paths: &[&Path]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = paths.iter().map(|p| parent_dir(p)).collect();
+    dirs.dedup();
+    dirs
+}
