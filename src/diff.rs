@@ -81,7 +81,7 @@ mod tests {
     fn created_files_diff_against_dev_null() {
         let out = render(&Plan {
             files: vec![change(None, "a\n", false)],
-            warnings: vec![],
+            ..Plan::default()
         });
         assert_eq!(
             out,
@@ -96,7 +96,7 @@ mod tests {
                 change(Some("a\nb\n"), "a\nc\n", false),
                 change(Some("z\n"), "z\n", false),
             ],
-            warnings: vec![],
+            ..Plan::default()
         });
         assert_eq!(
             out,
@@ -109,7 +109,7 @@ mod tests {
         let secret = "-----BEGIN PRIVATE KEY-----\nSECRETSECRET\n-----END PRIVATE KEY-----\n";
         let out = render(&Plan {
             files: vec![change(Some("old key\n"), secret, true)],
-            warnings: vec![],
+            ..Plan::default()
         });
         assert!(!out.contains("SECRET") && !out.contains("old key"), "{out}");
         assert!(out.contains("contents not shown"), "{out}");

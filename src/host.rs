@@ -33,6 +33,15 @@ impl RegistryHost {
         &self.raw
     }
 
+    /// The name without port or IPv6 brackets: what a certificate must name.
+    pub fn name(&self) -> &str {
+        let raw = self.raw.as_str();
+        if let Some(rest) = raw.strip_prefix('[') {
+            return rest.split(']').next().unwrap_or(rest);
+        }
+        raw.split(':').next().unwrap_or(raw)
+    }
+
     /// The upstream containerd would use without a hosts.toml.
     pub fn default_server(&self) -> String {
         if self.raw == "docker.io" {
@@ -186,6 +195,13 @@ mod tests {
         ] {
             assert!(RegistryHost::parse(bad).is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn name_drops_port_and_brackets() {
+        assert_eq!(RegistryHost::parse("r.io:5000").unwrap().name(), "r.io");
+        assert_eq!(RegistryHost::parse("[::1]:5000").unwrap().name(), "::1");
+        assert_eq!(RegistryHost::parse("10.0.0.1").unwrap().name(), "10.0.0.1");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod diff;
 pub mod exit_codes;
 pub mod host;
 pub mod hosts_toml;
+pub mod issuance;
 pub mod paths;
 pub mod plan;
 pub mod planner;

@@ -3,6 +3,7 @@
 //! Computed once by the planner, printed by `plan`, printed and written by
 //! `apply`. Nothing here touches the disk.
 
+use crate::issuance::Issuance;
 use crate::paths::NodePath;
 
 /// What happens to one file.
@@ -51,16 +52,19 @@ impl FileChange {
 }
 
 /// Every file a run touches, in the order they are written.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Plan {
     pub files: Vec<FileChange>,
     /// Things the user should know that do not stop the run.
     pub warnings: Vec<String>,
+    /// Certificates to make at apply time (their keys are not made by `plan`).
+    pub issuance: Option<Issuance>,
 }
 
 impl Plan {
     pub fn changed(&self) -> bool {
         self.files.iter().any(FileChange::changes)
+            || self.issuance.as_ref().is_some_and(Issuance::generates)
     }
 
     /// containerd must be restarted for the change to take effect.
@@ -101,7 +105,7 @@ mod tests {
     fn restart_only_when_a_restart_file_changes() {
         let mut plan = Plan {
             files: vec![change(Some("a"), "a", Some(0o644))],
-            warnings: vec![],
+            ..Plan::default()
         };
         assert!(!plan.restart_required() && !plan.changed());
         plan.files[0].after = b"b".to_vec();

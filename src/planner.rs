@@ -12,9 +12,10 @@ use anyhow::{Context, Result, bail};
 
 use crate::containerd_config::ContainerdConfig;
 use crate::hosts_toml::{Endpoint, EndpointTrust, HostsFile, HostsSpec};
+use crate::issuance::Issuance;
 use crate::paths::{NodePath, Root};
 use crate::plan::{FileChange, Plan};
-use crate::request::{HostRequest, InputFile};
+use crate::request::{HostRequest, ISSUED_CA_NAME, InputFile};
 use crate::settings::{DEFAULT_CERTS_DIR, Settings};
 use crate::version::{self, ConfigVersion, Target};
 
@@ -196,7 +197,7 @@ fn host_changes(
             .push(file_change(root, &path, file.bytes.clone(), mode, secret)?);
         Ok(path.as_str().to_string())
     };
-    let ca = request
+    let mut ca = request
         .ca
         .iter()
         .map(|f| copy(f, 0o644, false))
@@ -205,6 +206,17 @@ fn host_changes(
         Some((cert, key)) => Some((copy(cert, 0o644, false)?, copy(key, 0o600, true)?)),
         None => None,
     };
+    if let Some(cert) = &request.cert {
+        let trust_copy = dir.join(ISSUED_CA_NAME);
+        let issuance = Issuance::plan(root, cert, trust_copy.clone())?;
+        if let Some(pem) = issuance.existing_ca_pem() {
+            let bytes = pem.as_bytes().to_vec();
+            plan.files
+                .push(file_change(root, &trust_copy, bytes, 0o644, false)?);
+        }
+        ca.insert(0, trust_copy.as_str().to_string());
+        plan.issuance = Some(issuance);
+    }
     let trust = EndpointTrust {
         capabilities: request.capabilities.clone(),
         ca,

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::cli::OutputFormat;
 use crate::diff;
+use crate::issuance::{Issuance, Pending};
 use crate::plan::{Action, Plan};
 use crate::writer::Outcome;
 
@@ -16,6 +17,8 @@ struct JsonReport<'a> {
     restart_required: bool,
     files: Vec<JsonFile<'a>>,
     warnings: &'a [String],
+    /// Certificates made (apply) or to be made (plan) by --self-signed/--ca-dir.
+    certificates: Vec<Pending>,
     /// `apply` only: the backups it made.
     #[serde(skip_serializing_if = "Option::is_none")]
     backups: Option<Vec<&'a str>>,
@@ -53,6 +56,7 @@ pub fn print_plan(
                     })
                     .collect(),
                 warnings: &plan.warnings,
+                certificates: pending(plan),
                 backups: outcome.map(|o| {
                     o.backups
                         .iter()
@@ -64,6 +68,25 @@ pub fn print_plan(
             writeln!(out)?;
         }
         OutputFormat::Text => {
+            // `#` lines before the first `---` are ignored by patch and git apply.
+            for cert in pending(plan) {
+                writeln!(
+                    out,
+                    "# certificate to create: {} ({}, {}{}, {}, {} days; key {}): {}",
+                    cert.path,
+                    cert.kind,
+                    cert.subject,
+                    if cert.sans.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", SANs {}", cert.sans.join(" "))
+                    },
+                    cert.key_type,
+                    cert.days,
+                    cert.key_path,
+                    cert.reason
+                )?;
+            }
             out.write_all(diff::render(plan).as_bytes())?;
             for warning in &plan.warnings {
                 writeln!(err, "warning: {warning}")?;
@@ -119,6 +142,13 @@ pub fn summarize_apply(
         )?;
     }
     Ok(())
+}
+
+fn pending(plan: &Plan) -> Vec<Pending> {
+    plan.issuance
+        .as_ref()
+        .map(Issuance::pending)
+        .unwrap_or_default()
 }
 
 fn files(n: usize) -> &'static str {

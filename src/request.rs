@@ -7,11 +7,20 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use crate::cert::{KeyType, San};
 use crate::cli::TrustArgs;
 use crate::exit_codes::usage;
 use crate::host::RegistryHost;
+use crate::issuance::{CaSource, CertRequest};
+use crate::paths::NodePath;
 use crate::trust_files;
 use crate::version::{ContainerdVersion, Target};
+
+/// The name of the CA copy in certs.d/HOST/ when certsd issues certificates.
+pub const ISSUED_CA_NAME: &str = "ca.crt";
+
+/// Where `--self-signed` keeps the registry's certificates by default.
+pub const DEFAULT_CERT_DIR: &str = "/etc/certsd";
 
 /// A file given on the command line, read and checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +33,7 @@ pub struct InputFile {
 }
 
 /// What `--host ... TRUST...` asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct HostRequest {
     pub host: RegistryHost,
     pub server: String,
@@ -40,6 +49,8 @@ pub struct HostRequest {
     pub override_path: bool,
     /// `--server` was given (not derived from the host name).
     pub server_explicit: bool,
+    /// `--self-signed` / `--ca-dir`: certificates to make for this host.
+    pub cert: Option<CertRequest>,
     /// Warnings found while checking the inputs.
     pub warnings: Vec<String>,
 }
@@ -67,6 +78,12 @@ impl HostRequest {
         let ca = ca_files(&args.ca, &mut warnings)?;
         let client = client_pair(args, &mut warnings)?;
         check_names(&ca, client.as_ref())?;
+        let cert = cert_request(args, &host)?;
+        if cert.is_some() && ca.iter().any(|f| f.name == ISSUED_CA_NAME) {
+            bail!(usage(format!(
+                "--ca {ISSUED_CA_NAME}: that name is taken by the CA of --self-signed/--ca-dir; rename the file"
+            )));
+        }
         if args.skip_verify && !ca.is_empty() {
             warnings.push("--skip-verify turns certificate checks off: the --ca files are written but not used".into());
         }
@@ -91,9 +108,53 @@ impl HostRequest {
             headers,
             override_path: args.override_path,
             server_explicit: args.server.is_some(),
+            cert,
             warnings,
         }))
     }
+}
+
+/// `--self-signed` / `--ca-dir` with `--cert-dir`, `--san`, `--renew*`.
+fn cert_request(args: &TrustArgs, host: &RegistryHost) -> Result<Option<CertRequest>> {
+    if !args.self_signed && args.ca_dir.is_none() {
+        return Ok(None);
+    }
+    let mut sans =
+        vec![San::parse(host.name()).map_err(|e| usage(format!("--host {}: {e}", host.as_str())))?];
+    for raw in &args.san {
+        let san = San::parse(raw).map_err(|e| usage(format!("--san {raw:?}: {e}")))?;
+        if !sans.contains(&san) {
+            sans.push(san);
+        }
+    }
+    let cert_dir = match &args.cert_dir {
+        Some(dir) => NodePath::parse("--cert-dir", dir)?,
+        None => NodePath::fixed(DEFAULT_CERT_DIR).join(host.as_str()),
+    };
+    let ca = match &args.ca_dir {
+        None => CaSource::Managed,
+        Some(dir) => {
+            let read = |name: &str| {
+                let path = dir.join(name);
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("--ca-dir {}: cannot read {name}", dir.display()))
+            };
+            CaSource::Given {
+                dir: dir.clone(),
+                cert_pem: read("ca.crt")?,
+                key_pem: read("ca.key")?,
+            }
+        }
+    };
+    Ok(Some(CertRequest {
+        sans,
+        cert_dir,
+        ca,
+        renew_before: args.renew_before,
+        renew: args.renew,
+        key_type: KeyType::default(),
+        ca_name: format!("certsd CA for {}", host.as_str()),
+    }))
 }
 
 /// An http(s) URL; a bare `host:port` gets `https://` as containerd would.

@@ -6,4 +6,5 @@
 
 mod cert;
 mod golden;
+mod issuance;
 mod readme;

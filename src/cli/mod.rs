@@ -82,8 +82,10 @@ pub struct ApplyArgs {
 /// What to trust for one registry host.
 #[derive(Debug, Args, Default)]
 #[command(next_help_heading = "Trust")]
+#[command(group(clap::ArgGroup::new("issuer").args(["self_signed", "ca_dir"])))]
+#[allow(clippy::struct_excessive_bools)] // one bool per on/off flag, as the user types them
 pub struct TrustArgs {
-    /// The registry as images name it: HOST or HOST:PORT (docker.io, registry.local:5000, [`::1`]:5000).
+    /// The registry as images name it: HOST or HOST:PORT (`docker.io`, `registry.local:5000`, `[::1]:5000`).
     #[arg(long, value_name = "HOST[:PORT]")]
     pub host: Option<String>,
     /// The upstream URL, tried last [default: `https://HOST`; for docker.io `https://registry-1.docker.io`].
@@ -113,4 +115,49 @@ pub struct TrustArgs {
     /// Use endpoint URLs as given, without appending /v2.
     #[arg(long, requires = "host")]
     pub override_path: bool,
+    /// Make a private CA and a server certificate for HOST, and trust the CA.
+    #[arg(
+        long,
+        requires = "host",
+        conflicts_with = "ca_dir",
+        help_heading = "Certificates"
+    )]
+    pub self_signed: bool,
+    /// Like --self-signed, but sign with the existing CA in DIR (ca.crt, ca.key).
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "host",
+        help_heading = "Certificates"
+    )]
+    pub ca_dir: Option<PathBuf>,
+    /// Where the registry reads its certificate (server.crt, server.key; with
+    /// --self-signed also the CA) [default: /etc/certsd/HOST].
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "issuer",
+        help_heading = "Certificates"
+    )]
+    pub cert_dir: Option<PathBuf>,
+    /// An extra name or IP address for the server certificate. Repeatable.
+    #[arg(
+        long,
+        value_name = "NAME|IP",
+        requires = "issuer",
+        help_heading = "Certificates"
+    )]
+    pub san: Vec<String>,
+    /// Replace a server certificate that expires within DAYS.
+    #[arg(
+        long,
+        value_name = "DAYS",
+        default_value_t = 30,
+        requires = "issuer",
+        help_heading = "Certificates"
+    )]
+    pub renew_before: u32,
+    /// Replace the server certificate even if it is still good.
+    #[arg(long, requires = "issuer", help_heading = "Certificates")]
+    pub renew: bool,
 }

@@ -29,7 +29,11 @@ pub fn plan(settings: &Settings, trust: &TrustArgs, detailed_exitcode: bool) -> 
 pub fn apply(settings: &Settings, trust: &TrustArgs) -> Result<Code> {
     let request = settings.host_request(trust)?;
     let _lock = writer::lock(&settings.root, &settings.config)?;
-    let plan = planner::plan(settings, request.as_ref())?;
+    let mut plan = planner::plan(settings, request.as_ref())?;
+    if let Some(issuance) = plan.issuance.as_ref().filter(|i| i.generates()) {
+        let made = issuance.issue(&settings.root)?;
+        plan.files.extend(made);
+    }
     let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
     // Text: show the diff before writing, so a failed write still shows what was meant.
     if settings.output == OutputFormat::Text {
