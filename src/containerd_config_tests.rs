@@ -158,3 +158,34 @@ fn templates_parse_for_every_version() {
         );
     }
 }
+
+/// No input makes certsd panic, and every edit it accepts parses back to the
+/// value it set: truncations and byte substitutions of a real default config.
+#[test]
+fn mangled_configs_never_panic_and_edits_round_trip() {
+    let base = include_str!("../testdata/example/etc/containerd/config.toml");
+    let bytes = base.as_bytes();
+    let mut inputs: Vec<Vec<u8>> = (0..bytes.len())
+        .step_by(37)
+        .map(|n| bytes[..n].to_vec())
+        .collect();
+    for (i, at) in (0..bytes.len()).step_by(23).enumerate() {
+        let mut mangled = bytes.to_vec();
+        mangled[at] = [b'"', b'\'', b'[', b']', b'=', b'\n', b'.', 0xff][i % 8];
+        inputs.push(mangled);
+    }
+    let mut accepted = 0;
+    for input in &inputs {
+        let Ok(cfg) = ContainerdConfig::parse(Path::new("/c.toml"), input) else {
+            continue;
+        };
+        accepted += 1;
+        let out = cfg.with_config_path("/etc/containerd/certs.d");
+        let back = parse(&out).unwrap_or_else(|e| panic!("edit broke the file: {e}\n{out}"));
+        assert_eq!(back.config_path(), Some("/etc/containerd/certs.d"));
+    }
+    assert!(
+        accepted > 50,
+        "too few inputs parsed to mean anything: {accepted}"
+    );
+}

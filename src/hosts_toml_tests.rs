@@ -128,3 +128,29 @@ fn broken_files_are_refused_with_a_place() {
         .to_string();
     assert!(err.contains(":2:1"), "{err}");
 }
+
+/// Truncated and mangled hosts.toml files are refused or edited, never a panic,
+/// and an accepted edit always parses back with the requested server.
+#[test]
+fn mangled_files_never_panic() {
+    let mut s = spec(&["https://m1", "https://r:5000"]);
+    s.server_trust.headers = vec![("X-A".into(), vec!["1".into()])];
+    let good = HostsFile::new().render(&s);
+    let bytes = good.as_bytes();
+    let mut accepted = 0;
+    for cut in 0..bytes.len() {
+        for variant in [
+            bytes[..cut].to_vec(),
+            [&bytes[..cut], b"[", &bytes[cut..]].concat(),
+        ] {
+            let Ok(file) = HostsFile::parse(Path::new("/h.toml"), &variant) else {
+                continue;
+            };
+            accepted += 1;
+            let out = file.render(&s);
+            let doc: toml_edit::DocumentMut = out.parse().unwrap_or_else(|e| panic!("{e}\n{out}"));
+            assert_eq!(doc["server"].as_str(), Some("https://r:5000"));
+        }
+    }
+    assert!(accepted > 20, "{accepted}");
+}
