@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use crate::cert::{self, CaSigner, KeyType, San};
+use crate::current::file_change;
 use crate::paths::{NodePath, Root};
 use crate::plan::FileChange;
 
@@ -209,20 +210,20 @@ impl Issuance {
             let ca = cert::new_ca(&self.request.ca_name, cert::CA_DAYS, self.request.key_type)?;
             files.push(change(
                 root,
-                self.path("ca.crt"),
+                &self.path("ca.crt"),
                 ca.cert_pem.clone(),
                 0o644,
                 false,
             )?);
             files.push(change(
                 root,
-                self.path("ca.key"),
+                &self.path("ca.key"),
                 ca.key_pem.clone(),
                 0o600,
                 true,
             )?);
             let copy = ca.cert_pem.clone();
-            files.push(change(root, self.trust_copy.clone(), copy, 0o644, false)?);
+            files.push(change(root, &self.trust_copy, copy, 0o644, false)?);
             (ca.cert_pem, ca.key_pem)
         };
         if self.new_server.is_some() {
@@ -235,14 +236,14 @@ impl Issuance {
             )?;
             files.push(change(
                 root,
-                self.path("server.crt"),
+                &self.path("server.crt"),
                 server.cert_pem,
                 0o644,
                 false,
             )?);
             files.push(change(
                 root,
-                self.path("server.key"),
+                &self.path("server.key"),
                 server.key_pem,
                 0o600,
                 true,
@@ -262,33 +263,12 @@ fn san_text(san: &San) -> String {
 
 fn change(
     root: &Root,
-    path: NodePath,
+    path: &NodePath,
     text: String,
     mode: u32,
     secret: bool,
 ) -> Result<FileChange> {
-    let real = root.host_path(&path);
-    let before = match fs::read(&real) {
-        Ok(bytes) => Some(bytes),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
-        Err(err) => return Err(err).with_context(|| format!("{path}: cannot read")),
-    };
-    let mode_before = before.as_ref().and_then(|_| {
-        use std::os::unix::fs::PermissionsExt;
-        fs::metadata(&real)
-            .ok()
-            .map(|m| m.permissions().mode() & 0o7777)
-    });
-    Ok(FileChange {
-        path,
-        before,
-        after: text.into_bytes(),
-        mode_before,
-        mode,
-        secret,
-        backup: false,
-        needs_restart: false,
-    })
+    file_change(root, path, text.into_bytes(), mode, secret)
 }
 
 /// certsd's own CA in the cert dir: reuse it while it is good.

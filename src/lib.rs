@@ -10,6 +10,7 @@ pub mod cert;
 pub mod cli;
 pub mod commands;
 pub mod containerd_config;
+pub mod current;
 pub mod diff;
 pub mod exit_codes;
 pub mod host;

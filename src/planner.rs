@@ -4,13 +4,10 @@
 //! containerd, legacy mirrors, a `config_path` list) happens here, before
 //! anything reaches the writer.
 
-use std::fs;
-use std::io::ErrorKind;
-use std::os::unix::fs::PermissionsExt;
-
 use anyhow::{Context, Result, bail};
 
 use crate::containerd_config::ContainerdConfig;
+use crate::current::{Existing, file_change, read_existing};
 use crate::hosts_toml::{Endpoint, EndpointTrust, HostsFile, HostsSpec};
 use crate::issuance::Issuance;
 use crate::paths::{NodePath, Root};
@@ -18,29 +15,6 @@ use crate::plan::{FileChange, Plan};
 use crate::request::{HostRequest, ISSUED_CA_NAME, InputFile};
 use crate::settings::{DEFAULT_CERTS_DIR, Settings};
 use crate::version::{self, ConfigVersion, Target};
-
-/// A file as it is on disk now.
-struct Existing {
-    bytes: Vec<u8>,
-    mode: u32,
-}
-
-fn read_existing(root: &Root, path: &NodePath) -> Result<Option<Existing>> {
-    let real = root.host_path(path);
-    let meta = match fs::metadata(&real) {
-        Ok(meta) => meta,
-        Err(err) if err.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(err).with_context(|| format!("{path}: cannot read")),
-    };
-    if meta.is_dir() {
-        bail!("{path}: is a directory, expected a file; move it aside or point certsd at the file");
-    }
-    let bytes = fs::read(&real).with_context(|| format!("{path}: cannot read"))?;
-    Ok(Some(Existing {
-        bytes,
-        mode: meta.permissions().mode() & 0o7777,
-    }))
-}
 
 /// Computes every file change for one run.
 pub fn plan(settings: &Settings, request: Option<&HostRequest>) -> Result<Plan> {
@@ -172,14 +146,9 @@ fn config_change(
 ) -> FileChange {
     let after = config.with_config_path(dir.as_str()).into_bytes();
     FileChange {
-        path: settings.config.clone(),
-        mode_before: existing.as_ref().map(|e| e.mode),
-        mode: existing.as_ref().map_or(0o644, |e| e.mode),
-        before: existing.map(|e| e.bytes),
-        after,
-        secret: false,
         backup: true,
         needs_restart: true,
+        ..FileChange::new(settings.config.clone(), existing, after, 0o644)
     }
 }
 
@@ -242,16 +211,8 @@ fn host_changes(
         }
     }
     let after = file.render(&spec).into_bytes();
-    plan.files.push(FileChange {
-        path: hosts_path,
-        mode_before: existing.as_ref().map(|e| e.mode),
-        mode: existing.as_ref().map_or(0o644, |e| e.mode),
-        before: existing.map(|e| e.bytes),
-        after,
-        secret: false,
-        backup: false,
-        needs_restart: false,
-    });
+    plan.files
+        .push(FileChange::new(hosts_path, existing, after, 0o644));
     Ok(())
 }
 
@@ -283,30 +244,4 @@ fn hosts_spec(request: &HostRequest, trust: &EndpointTrust) -> HostsSpec {
         server_trust,
         endpoints,
     }
-}
-
-/// A copied file; keys are forced to `mode` (0600), others keep a stricter mode they have.
-fn file_change(
-    root: &Root,
-    path: &NodePath,
-    after: Vec<u8>,
-    mode: u32,
-    secret: bool,
-) -> Result<FileChange> {
-    let existing = read_existing(root, path)?;
-    let mode_before = existing.as_ref().map(|e| e.mode);
-    Ok(FileChange {
-        path: path.clone(),
-        mode: if secret {
-            mode
-        } else {
-            mode_before.unwrap_or(mode)
-        },
-        mode_before,
-        before: existing.map(|e| e.bytes),
-        after,
-        secret,
-        backup: false,
-        needs_restart: false,
-    })
 }
