@@ -1,10 +1,13 @@
-//! The scenario run against one containerd version.
+//! The scenario run against one containerd version: a fixture (certificates,
+//! namespace, registries, image) and then the cases in order, each printing
+//! `e2e containerd X.Y.Z: CASE ok`.
 
+use std::fmt::Write as _;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use toml_edit::{DocumentMut, value};
+use toml_edit::{DocumentMut, Item, value};
 
 use super::certsd::{certsd_apply, self_signed_server_files};
 use super::containerd::{Binaries, Containerd, Layout, isolate, registry_table};
@@ -16,26 +19,131 @@ use super::{cri, oci, pki, say};
 /// TLS rules; it resolves to 127.0.0.1 only inside the test's namespace.
 const NAME: &str = "registry.certsd.test";
 const REPO: &str = "e2e/hello";
+const NODE_CONFIG: &str = "/etc/containerd/config.toml";
+/// Every version's pull error ends with this when the CA is unknown (1.7+
+/// prefix it with `tls: failed to verify certificate: `).
 const X509_UNKNOWN: &str = "x509: certificate signed by unknown authority";
+/// The registry (distribution 2.8.2, Go 1.19) alerts `bad certificate` when
+/// the client sends no certificate (2.1's ctr adds `readLoopPeekFailLocked: `).
+const NO_CLIENT_CERT: &str = "remote error: tls: bad certificate";
 
 enum Expect<'a> {
     Ok,
-    /// The error contains this text (CRI and ctr alike).
+    /// The error contains this text, through CRI and through ctr.
     Err(&'a str),
 }
 
-struct Env<'a> {
+fn image(host: &str, tag: &str) -> String {
+    format!("{host}/{REPO}:{tag}")
+}
+
+fn s(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Certificates, the private namespace, the registries with the image in
+/// them (the mirror registry is handed out separately: a case stops it).
+struct Fixture {
+    t: PathBuf,
+    root: PathBuf,
+    config: PathBuf,
+    ca: PathBuf,
+    client_crt: PathBuf,
+    client_key: PathBuf,
+    layout_dir: PathBuf,
+    ns: Namespace,
+    tls: Registry,
+    mtls: Registry,
+}
+
+impl Fixture {
+    fn new(t: &Path) -> (Fixture, Registry) {
+        // One CA, a server certificate for NAME and 127.0.0.1, a client certificate.
+        let pki_dir = t.join("pki");
+        let ca = pki::ca(&pki_dir, "certsd e2e CA");
+        let server_crt = pki::server(&pki_dir, &pki_dir, NAME, "127.0.0.1");
+        let server_key = pki_dir.join("server.key");
+        let client_crt = pki::client(&pki_dir, &pki_dir, "certsd-e2e-client");
+        let client_key = pki_dir.join("client.key");
+
+        // The node as certsd sees it with --root, bind-mounted over
+        // /etc/containerd in a private mount namespace with a private /etc/hosts.
+        let root = t.join("root");
+        let etc_containerd = root.join("etc/containerd");
+        fs::create_dir_all(etc_containerd.join("certs.d")).expect("certs.d");
+        let hosts = t.join("hosts");
+        fs::write(&hosts, format!("127.0.0.1 localhost\n127.0.0.1 {NAME}\n")).expect("hosts");
+        let ns = Namespace::new(
+            &[
+                (&hosts, Path::new("/etc/hosts")),
+                (&etc_containerd, Path::new("/etc/containerd")),
+            ],
+            &t.join("namespace.log"),
+        );
+
+        let server = Tls {
+            cert: &server_crt,
+            key: &server_key,
+            client_ca: None,
+        };
+        let tls = Registry::start(&t.join("reg-tls"), &server);
+        let mtls = Registry::start(
+            &t.join("reg-mtls"),
+            &Tls {
+                client_ca: Some(&ca),
+                ..server
+            },
+        );
+        let mirror = Registry::start(&t.join("reg-mirror"), &server);
+
+        let layout_dir = t.join("layout");
+        oci::build_layout(&layout_dir, "v1");
+        let ca_only = registry::skopeo_cert_dir(&t.join("skopeo-ca"), &ca, None);
+        let with_client = registry::skopeo_cert_dir(
+            &t.join("skopeo-client"),
+            &ca,
+            Some((&client_crt, &client_key)),
+        );
+        let push = |host: String, tag: &str, certs: &Path| {
+            registry::push(&ns, &layout_dir, "v1", &image(&host, tag), certs);
+        };
+        push(format!("{NAME}:{}", tls.port), "v1", &ca_only);
+        push(format!("{NAME}:{}", mtls.port), "v1", &with_client);
+        push(format!("{NAME}:{}", mirror.port), "v1", &ca_only);
+        // A tag only the mirror has: finding it proves the mirror was asked.
+        push(format!("{NAME}:{}", mirror.port), "mirror-only", &ca_only);
+
+        let fx = Fixture {
+            t: t.to_owned(),
+            config: etc_containerd.join("config.toml"),
+            root,
+            ca,
+            client_crt,
+            client_key,
+            layout_dir,
+            ns,
+            tls,
+            mtls,
+        };
+        (fx, mirror)
+    }
+
+    fn host(r: &Registry) -> String {
+        format!("{NAME}:{}", r.port)
+    }
+}
+
+/// One containerd version being driven through the cases.
+struct Run<'a> {
     version: String,
     bin: &'a Binaries,
-    ns: Namespace,
+    fx: &'a Fixture,
     layout: Layout,
-    root: &'a Path,
-    config: std::path::PathBuf,
     containerd: Option<Containerd>,
     starts: usize,
 }
 
-impl Env<'_> {
+impl Run<'_> {
     fn ok(&self, case: &str) {
         say(&format!("e2e containerd {}: {case} ok", self.version));
     }
@@ -43,7 +151,7 @@ impl Env<'_> {
     fn start(&mut self) {
         self.starts += 1;
         let log = format!("containerd-{}.log", self.starts);
-        self.containerd = Some(Containerd::start(self.bin, &self.ns, &self.layout, &log));
+        self.containerd = Some(Containerd::start(self.bin, &self.fx.ns, &self.layout, &log));
     }
 
     fn stop(&mut self) {
@@ -56,26 +164,32 @@ impl Env<'_> {
         self.containerd.as_ref().expect("containerd running")
     }
 
-    /// Runs `certsd apply` for `host` with `flags`; restarts containerd when
-    /// config.toml changed; checks the CRI plugins load.
-    fn apply(&mut self, host: &str, flags: &[&str]) {
-        let before = fs::read(&self.config).expect("read config");
-        let root = self.root.to_string_lossy().into_owned();
+    fn apply_args<'b>(&'b self, root: &'b str, host: &'b str, flags: &[&'b str]) -> Vec<&'b str> {
         let mut args = vec![
             "--root",
-            &root,
+            root,
             "--config",
-            "/etc/containerd/config.toml",
+            NODE_CONFIG,
             "--containerd-version",
             &self.version,
             "--host",
             host,
         ];
         args.extend_from_slice(flags);
+        args
+    }
+
+    /// `certsd apply` for `host` with `flags`; restarts containerd when
+    /// config.toml changed (hosts.toml changes need no restart); checks the
+    /// CRI plugins still load.
+    fn apply(&mut self, host: &str, flags: &[&str]) {
+        let before = fs::read(&self.fx.config).expect("read config");
+        let root = s(&self.fx.root);
+        let args = self.apply_args(&root, host, flags);
         if let Err(e) = certsd_apply(&args) {
             panic!("certsd apply {args:?} failed: {e}");
         }
-        if fs::read(&self.config).expect("read config") != before {
+        if fs::read(&self.fx.config).expect("read config") != before {
             self.stop();
             self.start();
         }
@@ -83,7 +197,7 @@ impl Env<'_> {
     }
 
     fn assert_cri_ok(&self, when: &str) {
-        let rows = self.cd().cri_plugins(&self.ns);
+        let rows = self.cd().cri_plugins(&self.fx.ns);
         assert!(
             rows.iter().all(|(_, _, s)| s == "ok"),
             "containerd {} CRI plugins not ok {when}: {rows:?}\nlog {}:\n{}",
@@ -97,12 +211,11 @@ impl Env<'_> {
     /// outcome, removes the image again.
     fn pull(&self, case: &str, image: &str, expect: &Expect<'_>) {
         let cd = self.cd();
-        let started = Instant::now();
-        let via_cri = cri::pull(&cd.socket, image);
+        let via_cri = cri::pull(&cd.socket, image).map(drop);
         let _ = cri::remove(&cd.socket, image);
-        let via_ctr = cd.ctr_pull(&self.ns, image);
-        cd.ctr_remove(&self.ns, image);
-        for (path, got) in [("CRI", &via_cri.map(drop)), ("ctr", &via_ctr)] {
+        let via_ctr = cd.ctr_pull(&self.fx.ns, image);
+        cd.ctr_remove(&self.fx.ns, image);
+        for (path, got) in [("CRI", via_cri), ("ctr", via_ctr)] {
             match (expect, got) {
                 (Expect::Ok, Ok(())) => {}
                 (Expect::Ok, Err(e)) => panic!(
@@ -127,222 +240,253 @@ impl Env<'_> {
                 }
             }
         }
-        let _ = started;
+    }
+
+    /// 1. Nothing from certsd: the registry's CA is unknown.
+    fn no_hosts(&mut self) {
+        let host = Fixture::host(&self.fx.tls);
+        self.pull("no-hosts", &image(&host, "v1"), &Expect::Err(X509_UNKNOWN));
+        self.ok("no-hosts (x509 unknown authority)");
+    }
+
+    /// 2. `--ca`, then 3. `--skip-verify` for the same host.
+    fn ca_and_skip_verify(&mut self) {
+        let host = Fixture::host(&self.fx.tls);
+        self.apply(&host, &["--ca", &s(&self.fx.ca)]);
+        self.pull("ca-pull", &image(&host, "v1"), &Expect::Ok);
+        self.ok("ca-pull");
+        self.apply(&host, &["--skip-verify"]);
+        self.pull("skip-verify-pull", &image(&host, "v1"), &Expect::Ok);
+        self.ok("skip-verify-pull");
+    }
+
+    /// A probe of containerd itself, not of certsd: a hosts.toml with trust
+    /// at top level and no `[host]` table. containerd 1.6 and 1.7 before
+    /// 1.7.32 reject it (``invalid `host` tree``, logged only) and fall back
+    /// to reading the directory docker-style (`*.crt` = CA), so the CA is
+    /// named `ca.pem` here to see the rejection.
+    fn no_host_table(&mut self) {
+        let host = Fixture::host(&self.fx.tls);
+        let dir = self.fx.root.join("etc/containerd/certs.d").join(&host);
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("host dir");
+        fs::copy(&self.fx.ca, dir.join("ca.pem")).expect("copy ca");
+        fs::write(
+            dir.join("hosts.toml"),
+            format!(
+                "server = \"https://{host}\"\nca = \"/etc/containerd/certs.d/{host}/ca.pem\"\n"
+            ),
+        )
+        .expect("write hosts.toml");
+        let rejects = version_lt(&self.version, "1.7.32");
+        let expect = if rejects {
+            Expect::Err(X509_UNKNOWN)
+        } else {
+            Expect::Ok
+        };
+        self.pull("no-host-table", &image(&host, "v1"), &expect);
+        if rejects {
+            let log = self.cd().log();
+            let line = log
+                .lines()
+                .find(|l| l.contains("invalid `host` tree"))
+                .unwrap_or_else(|| panic!("no `invalid host tree` in the log:\n{log}"));
+            say(&format!("    containerd: {line}"));
+        }
+        let _ = fs::remove_dir_all(&dir);
+        self.ok(if rejects {
+            "no-host-table (file ignored by this version: certsd must write [host])"
+        } else {
+            "no-host-table (accepted by this version)"
+        });
+    }
+
+    /// 4. mTLS: the CA alone is refused by the registry; with the client pair it works.
+    fn mtls(&mut self) {
+        let host = Fixture::host(&self.fx.mtls);
+        let ca = s(&self.fx.ca);
+        self.apply(&host, &["--ca", &ca]);
+        self.pull(
+            "mtls-no-client",
+            &image(&host, "v1"),
+            &Expect::Err(NO_CLIENT_CERT),
+        );
+        self.ok("mtls-no-client (refused)");
+        let (crt, key) = (s(&self.fx.client_crt), s(&self.fx.client_key));
+        self.apply(
+            &host,
+            &["--ca", &ca, "--client-cert", &crt, "--client-key", &key],
+        );
+        self.pull("mtls-pull", &image(&host, "v1"), &Expect::Ok);
+        self.ok("mtls-pull");
+    }
+
+    /// 5. `--self-signed`: certsd makes the CA and the server certificate; a
+    ///    registry serving that certificate is then trusted.
+    fn self_signed(&mut self) {
+        let port = registry::free_port();
+        let host = format!("{NAME}:{port}");
+        self.apply(&host, &["--self-signed"]);
+        let (crt, key) = self_signed_server_files(&self.fx.root, &host);
+        let ca = self
+            .fx
+            .root
+            .join("etc/containerd/certs.d")
+            .join(&host)
+            .join("ca.crt");
+        let tls = Tls {
+            cert: &crt,
+            key: &key,
+            client_ca: None,
+        };
+        let _registry = Registry::start_on(&self.fx.t.join("reg-self-signed"), &tls, port);
+        let certs = registry::skopeo_cert_dir(&self.fx.t.join("skopeo-ss"), &ca, None);
+        registry::push(
+            &self.fx.ns,
+            &self.fx.layout_dir,
+            "v1",
+            &image(&host, "v1"),
+            &certs,
+        );
+        self.pull("self-signed-pull", &image(&host, "v1"), &Expect::Ok);
+        self.ok("self-signed-pull");
+    }
+
+    /// 6. `--mirror`: the mirror is asked first (a tag only it has is found);
+    ///    when it is down, the server answers.
+    fn mirror(&mut self, mirror: &mut Registry) {
+        let host = Fixture::host(&self.fx.tls);
+        let url = format!("https://{}", Fixture::host(mirror));
+        self.apply(&host, &["--ca", &s(&self.fx.ca), "--mirror", &url]);
+        self.pull("mirror-first", &image(&host, "mirror-only"), &Expect::Ok);
+        self.ok("mirror-first");
+        mirror.stop();
+        self.pull("mirror-fallback", &image(&host, "v1"), &Expect::Ok);
+        self.ok("mirror-fallback");
+    }
+
+    /// 7. Legacy `registry.mirrors`: certsd refuses and leaves the file as it
+    ///    was; containerd's CRI plugin would fail with mirrors + config_path.
+    fn legacy_mirrors(&mut self, default_config: &str) {
+        self.stop();
+        let legacy = with_legacy_mirror(default_config);
+        fs::write(&self.fx.config, &legacy).expect("write legacy config");
+        let root = s(&self.fx.root);
+        let host = Fixture::host(&self.fx.tls);
+        let ca = s(&self.fx.ca);
+        let err = certsd_apply(&self.apply_args(&root, &host, &["--ca", &ca]))
+            .expect_err("certsd must refuse a config with registry.mirrors");
+        assert_eq!(
+            fs::read_to_string(&self.fx.config).expect("read config"),
+            legacy,
+            "certsd changed a config it refused"
+        );
+        say(&format!(
+            "    certsd: {}",
+            err.lines().next().unwrap_or_default()
+        ));
+
+        let mut doc: DocumentMut = legacy.parse().expect("legacy parses");
+        registry_table(&mut doc)["config_path"] = value("/etc/containerd/certs.d");
+        fs::write(&self.fx.config, doc.to_string()).expect("write conflicting config");
+        self.start();
+        let rows = self.cd().cri_plugins(&self.fx.ns);
+        assert!(
+            rows.iter().any(|(_, _, s)| s == "error"),
+            "containerd {}: mirrors + config_path should break the CRI plugin, got {rows:?}",
+            self.version
+        );
+        let log = self.cd().log();
+        let why = log
+            .lines()
+            .find(|l| l.contains("`mirrors` cannot be set when `config_path` is provided"))
+            .unwrap_or_else(|| panic!("no log line naming mirrors and config_path:\n{log}"));
+        say(&format!("    containerd: {why}"));
+        self.ok("legacy-mirrors-refused (with config_path the CRI plugin is `error`)");
+        self.stop();
     }
 }
 
-impl Drop for Env<'_> {
+impl Drop for Run<'_> {
     fn drop(&mut self) {
         self.stop();
     }
 }
 
-pub fn run(bin: &Binaries) {
-    let t0 = Instant::now();
-    let version = bin.version();
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!("certsd-e2e-{}-", bin.series))
-        .tempdir()
-        .expect("temp dir");
-    let t = tmp.path();
-
-    // Certificates: one CA, a server certificate for NAME and 127.0.0.1, a client certificate.
-    let pki_dir = t.join("pki");
-    let ca = pki::ca(&pki_dir, "certsd e2e CA");
-    let server_crt = pki::server(&pki_dir, &pki_dir, NAME, "127.0.0.1");
-    let server_key = pki_dir.join("server.key");
-    let client_crt = pki::client(&pki_dir, &pki_dir, "certsd-e2e-client");
-    let client_key = pki_dir.join("client.key");
-
-    // The node as certsd sees it with --root, bind-mounted over /etc/containerd
-    // in a private mount namespace together with a private /etc/hosts.
-    let root = t.join("root");
-    let etc_containerd = root.join("etc/containerd");
-    fs::create_dir_all(etc_containerd.join("certs.d")).expect("certs.d");
-    let hosts = t.join("hosts");
-    fs::write(&hosts, format!("127.0.0.1 localhost\n127.0.0.1 {NAME}\n")).expect("hosts");
-    let ns = Namespace::new(
-        &[
-            (&hosts, Path::new("/etc/hosts")),
-            (&etc_containerd, Path::new("/etc/containerd")),
-        ],
-        &t.join("namespace.log"),
-    );
-
-    // Registries and the image.
-    let tls = Tls {
-        cert: &server_crt,
-        key: &server_key,
-        client_ca: None,
-    };
-    let r_tls = Registry::start(&t.join("reg-tls"), &tls);
-    let r_mtls = Registry::start(
-        &t.join("reg-mtls"),
-        &Tls {
-            client_ca: Some(&ca),
-            ..tls
-        },
-    );
-    let mut r_mirror = Registry::start(&t.join("reg-mirror"), &tls);
-    let layout_dir = t.join("layout");
-    oci::build_layout(&layout_dir, "v1");
-    let ca_only = registry::skopeo_cert_dir(&t.join("skopeo-ca"), &ca, None);
-    let with_client =
-        registry::skopeo_cert_dir(&t.join("skopeo-client"), &ca, Some((&client_crt, &client_key)));
-    let tls_host = format!("{NAME}:{}", r_tls.port);
-    let mtls_host = format!("{NAME}:{}", r_mtls.port);
-    let mirror_host = format!("{NAME}:{}", r_mirror.port);
-    registry::push(&ns, &layout_dir, "v1", &format!("{tls_host}/{REPO}:v1"), &ca_only);
-    registry::push(&ns, &layout_dir, "v1", &format!("{mtls_host}/{REPO}:v1"), &with_client);
-    registry::push(&ns, &layout_dir, "v1", &format!("{mirror_host}/{REPO}:v1"), &ca_only);
-    registry::push(&ns, &layout_dir, "v1", &format!("{mirror_host}/{REPO}:mirror-only"), &ca_only);
-    let image = |host: &str, tag: &str| format!("{host}/{REPO}:{tag}");
-    let setup_time = t0.elapsed();
-
-    // containerd from its own default config, paths moved under the temp dir.
-    let layout = Layout::new(&t.join("containerd"));
-    let config = etc_containerd.join("config.toml");
-    let default_config = isolate(&bin.config_default(), &layout);
-    fs::write(&config, &default_config).expect("write config");
-    let mut env = Env {
-        version: version.clone(),
-        bin,
-        ns,
-        layout,
-        root: &root,
-        config: config.clone(),
-        containerd: None,
-        starts: 0,
-    };
-    env.start();
-    env.assert_cri_ok("with the default config");
-
-    // 1. Nothing from certsd: the registry's CA is unknown.
-    env.pull("no-hosts", &image(&tls_host, "v1"), &Expect::Err(X509_UNKNOWN));
-    env.ok("no-hosts (x509 unknown authority)");
-
-    // 2. --ca
-    env.apply(&tls_host, &["--ca", &ca.to_string_lossy()]);
-    env.pull("ca-pull", &image(&tls_host, "v1"), &Expect::Ok);
-    env.ok("ca-pull");
-
-    // 3. --skip-verify
-    env.apply(&tls_host, &["--skip-verify"]);
-    env.pull("skip-verify-pull", &image(&tls_host, "v1"), &Expect::Ok);
-    env.ok("skip-verify-pull");
-
-    // 4. mTLS: CA alone is refused by the registry; with the client pair it works.
-    env.apply(&mtls_host, &["--ca", &ca.to_string_lossy()]);
-    env.pull("mtls-no-client", &image(&mtls_host, "v1"), &Expect::Err("tls: "));
-    env.ok("mtls-no-client (refused)");
-    env.apply(
-        &mtls_host,
-        &[
-            "--ca",
-            &ca.to_string_lossy(),
-            "--client-cert",
-            &client_crt.to_string_lossy(),
-            "--client-key",
-            &client_key.to_string_lossy(),
-        ],
-    );
-    env.pull("mtls-pull", &image(&mtls_host, "v1"), &Expect::Ok);
-    env.ok("mtls-pull");
-
-    // 5. --self-signed: certsd makes the CA and the server certificate; a
-    //    registry serving that certificate is then trusted.
-    let ss_port = registry::free_port();
-    let ss_host = format!("{NAME}:{ss_port}");
-    env.apply(&ss_host, &["--self-signed"]);
-    let (ss_crt, ss_key) = self_signed_server_files(&root, &ss_host);
-    let ss_ca = etc_containerd.join("certs.d").join(&ss_host).join("ca.crt");
-    let r_ss = Registry::start_on(
-        &t.join("reg-self-signed"),
-        &Tls {
-            cert: &ss_crt,
-            key: &ss_key,
-            client_ca: None,
-        },
-        ss_port,
-    );
-    let ss_certs = registry::skopeo_cert_dir(&t.join("skopeo-ss"), &ss_ca, None);
-    registry::push(&env.ns, &layout_dir, "v1", &image(&ss_host, "v1"), &ss_certs);
-    env.pull("self-signed-pull", &image(&ss_host, "v1"), &Expect::Ok);
-    env.ok("self-signed-pull");
-    drop(r_ss);
-
-    // 6. --mirror: the mirror is tried first (a tag only it has is found),
-    //    and when it is down the server answers.
-    let mirror_url = format!("https://{mirror_host}");
-    env.apply(&tls_host, &["--ca", &ca.to_string_lossy(), "--mirror", &mirror_url]);
-    env.pull("mirror-first", &image(&tls_host, "mirror-only"), &Expect::Ok);
-    env.ok("mirror-first");
-    r_mirror.stop();
-    env.pull("mirror-fallback", &image(&tls_host, "v1"), &Expect::Ok);
-    env.ok("mirror-fallback");
-
-    // 7. Legacy registry.mirrors: certsd refuses and leaves the file alone;
-    //    containerd's CRI plugin would fail with mirrors plus config_path.
-    env.stop();
-    let legacy = with_legacy_mirror(&default_config);
-    fs::write(&config, &legacy).expect("write legacy config");
-    let err = certsd_apply(&[
-        "--root",
-        &root.to_string_lossy(),
-        "--config",
-        "/etc/containerd/config.toml",
-        "--containerd-version",
-        &version,
-        "--host",
-        &tls_host,
-        "--ca",
-        &ca.to_string_lossy(),
-    ])
-    .expect_err("certsd must refuse a config with registry.mirrors");
-    assert_eq!(
-        fs::read_to_string(&config).expect("read config"),
-        legacy,
-        "certsd changed a config it refused"
-    );
-    say(&format!("    certsd: {}", err.lines().next().unwrap_or_default()));
-    let mut doc: DocumentMut = legacy.parse().expect("legacy parses");
-    registry_table(&mut doc)["config_path"] = value("/etc/containerd/certs.d");
-    fs::write(&config, doc.to_string()).expect("write conflicting config");
-    env.start();
-    let rows = env.cd().cri_plugins(&env.ns);
-    assert!(
-        rows.iter().any(|(_, _, s)| s == "error"),
-        "containerd {version}: mirrors + config_path should break the CRI plugin, got {rows:?}"
-    );
-    let log = env.cd().log();
-    let why = log
-        .lines()
-        .find(|l| l.contains("mirrors") && l.contains("config_path"))
-        .unwrap_or("(no log line naming mirrors and config_path)");
-    say(&format!("    containerd: {why}"));
-    env.ok("legacy-mirrors-refused (CRI plugin error without certsd's refusal)");
-    env.stop();
-    drop(r_tls);
-    drop(r_mtls);
-    say(&format!(
-        "e2e containerd {version}: all cases passed in {:.1}s (registries+image {:.1}s)",
-        t0.elapsed().as_secs_f64(),
-        setup_time.as_secs_f64()
-    ));
+/// Compares dotted versions numerically (`1.7.24` < `1.7.32`).
+fn version_lt(a: &str, b: &str) -> bool {
+    let parse = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    parse(a) < parse(b)
 }
 
 /// The config with one legacy `registry.mirrors` entry added.
 fn with_legacy_mirror(config: &str) -> String {
     let doc: DocumentMut = config.parse().expect("config parses");
-    let v3 = doc.get("version").and_then(|v| v.as_integer()).unwrap_or(1) >= 3;
+    let v3 = doc.get("version").and_then(Item::as_integer).unwrap_or(1) >= 3;
     let table = if v3 {
         "[plugins.'io.containerd.cri.v1.images'.registry.mirrors.'docker.io']"
     } else {
         "[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"docker.io\"]"
     };
     let mut out = config.to_owned();
-    out.push_str(&format!(
+    let _ = write!(
+        out,
         "\n{table}\n  endpoint = [\"https://registry-1.docker.io\"]\n"
-    ));
+    );
     out
+}
+
+pub fn run(bin: &Binaries) {
+    let t0 = Instant::now();
+    let version = bin.version();
+    if !version.starts_with(&format!("{}.", bin.series)) {
+        say(&format!(
+            "e2e containerd {}: note: the binary is version {version}",
+            bin.series
+        ));
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!("certsd-e2e-{}-", bin.series))
+        .tempdir()
+        .expect("temp dir");
+    let t = tmp.path();
+    let (fx, mut mirror) = Fixture::new(t);
+    let fixture_time = t0.elapsed();
+
+    // containerd from its own `config default`, paths moved under the temp dir.
+    let layout = Layout::new(&t.join("containerd"));
+    let default_config = isolate(&bin.config_default(), &layout);
+    fs::write(&fx.config, &default_config).expect("write config");
+    let mut run = Run {
+        version: version.clone(),
+        bin,
+        fx: &fx,
+        layout,
+        containerd: None,
+        starts: 0,
+    };
+    run.start();
+    run.assert_cri_ok("with the default config");
+
+    run.no_hosts();
+    run.ca_and_skip_verify();
+    run.no_host_table();
+    run.mtls();
+    run.self_signed();
+    run.mirror(&mut mirror);
+    run.legacy_mirrors(&default_config);
+    drop(run);
+
+    say(&format!(
+        "e2e containerd {version}: all cases passed in {:.1}s (certificates, registries, image: {:.1}s)",
+        t0.elapsed().as_secs_f64(),
+        fixture_time.as_secs_f64()
+    ));
+    if std::env::var_os("CERTSD_E2E_KEEP").is_some() {
+        drop((fx, mirror));
+        say(&format!(
+            "e2e containerd {version}: kept {}",
+            tmp.keep().display()
+        ));
+    }
 }

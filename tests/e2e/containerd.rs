@@ -121,7 +121,7 @@ pub fn isolate(config: &str, layout: &Layout) -> String {
 }
 
 /// The table holding `config_path` and `mirrors` for this config's version.
-pub fn registry_table<'a>(doc: &'a mut DocumentMut) -> &'a mut Item {
+pub fn registry_table(doc: &mut DocumentMut) -> &mut Item {
     let version = doc.get("version").and_then(Item::as_integer).unwrap_or(1);
     let plugin = if version >= 3 {
         "io.containerd.cri.v1.images"

@@ -136,7 +136,9 @@ async fn unary(socket: &Path, method: &str, msg: Vec<u8>) -> Result<Vec<u8>, Str
     };
     let status = get("grpc-status").unwrap_or_else(|| "missing".into());
     if status != "0" {
-        let message = get("grpc-message").map(|m| percent_decode(&m)).unwrap_or_default();
+        let message = get("grpc-message")
+            .map(|m| percent_decode(&m))
+            .unwrap_or_default();
         return Err(format!("grpc status {status}: {message}"));
     }
     if data.len() < 5 {

@@ -1,6 +1,7 @@
 //! Processes a test starts: each one is owned by a guard that stops it by its
 //! PID when the guard is dropped, also when the test panics.
 
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -116,15 +117,24 @@ impl Namespace {
     pub fn new(binds: &[(&Path, &Path)], log: &Path) -> Namespace {
         let mut script = String::from("set -e\n");
         for (src, dst) in binds {
-            script.push_str(&format!(
-                "mount --bind '{}' '{}'\n",
+            let _ = writeln!(
+                script,
+                "mount --bind '{}' '{}'",
                 src.display(),
                 dst.display()
-            ));
+            );
         }
         script.push_str("echo ready\nexec sleep 100000\n");
         let mut cmd = Command::new("unshare");
-        cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c", &script]);
+        cmd.args([
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ]);
         let err = File::create(log).expect("namespace log");
         let mut child = cmd
             .stdin(Stdio::null())

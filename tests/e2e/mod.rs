@@ -42,7 +42,8 @@ fn is_root() -> bool {
 }
 
 fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
 }
 
 /// Returns the binaries when every prerequisite is there; otherwise skips
@@ -52,9 +53,18 @@ fn prerequisites(series: &'static str) -> Option<Binaries> {
     if !is_root() {
         problems.push("needs root (mount namespace, containerd)".to_owned());
     }
-    for tool in ["unshare", "nsenter", "mount", "openssl", "docker-registry", "skopeo"] {
+    for tool in [
+        "unshare",
+        "nsenter",
+        "mount",
+        "openssl",
+        "docker-registry",
+        "skopeo",
+    ] {
         if !on_path(tool) {
-            problems.push(format!("`{tool}` not on PATH (run `bash tests/e2e/setup.sh` as root)"));
+            problems.push(format!(
+                "`{tool}` not on PATH (run `bash tests/e2e/setup.sh` as root)"
+            ));
         }
     }
     let bin = Binaries::for_series(series);

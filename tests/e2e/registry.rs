@@ -76,10 +76,6 @@ impl Registry {
     pub fn stop(&mut self) {
         self.daemon.stop();
     }
-
-    pub fn log(&self) -> String {
-        self.daemon.log()
-    }
 }
 
 /// A directory in skopeo's `--dest-cert-dir` form: `ca.crt`, and for mTLS
