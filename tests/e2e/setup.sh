@@ -83,7 +83,7 @@ fetch_series() {
     echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite main" >"$src"
     local opts=(-o "Dir::State::Lists=$lists" -o "Dir::Etc::SourceList=$src"
         -o "Dir::Etc::SourceParts=-" -o "Dir::Cache::archives=$aptdir/$suite/archives"
-        -o "APT::Get::List-Cleanup=0")
+        -o "APT::Get::List-Cleanup=0" -o "APT::Sandbox::User=root")
     apt-get "${opts[@]}" update -qq >&2
     local version
     version="$(apt-cache "${opts[@]}" show containerd 2>/dev/null | awk '/^Version:/{print $2}' | sort -V | tail -n1)"
