@@ -413,6 +413,30 @@ impl Drop for Run<'_> {
     }
 }
 
+/// What the test must not change outside its temp dir: the host's
+/// /etc/hosts and /etc/containerd, and whether containerd's default
+/// directories exist.
+fn host_fingerprint() -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{:?}", fs::read("/etc/hosts").ok());
+    if let Ok(entries) = fs::read_dir("/etc/containerd") {
+        let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+        entries.sort();
+        for p in entries {
+            let _ = writeln!(out, "{} {:?}", p.display(), fs::read(&p).ok());
+        }
+    }
+    for d in [
+        "/var/lib/containerd",
+        "/run/containerd",
+        "/opt/containerd",
+        "/var/run/nri",
+    ] {
+        let _ = writeln!(out, "{d} {}", Path::new(d).exists());
+    }
+    out
+}
+
 /// Compares dotted versions numerically (`1.7.24` < `1.7.32`).
 fn version_lt(a: &str, b: &str) -> bool {
     let parse = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
@@ -438,6 +462,7 @@ fn with_legacy_mirror(config: &str) -> String {
 
 pub fn run(bin: &Binaries) {
     let t0 = Instant::now();
+    let host_before = host_fingerprint();
     let version = bin.version();
     if !version.starts_with(&format!("{}.", bin.series)) {
         say(&format!(
@@ -477,6 +502,11 @@ pub fn run(bin: &Binaries) {
     run.legacy_mirrors(&default_config);
     drop(run);
 
+    assert_eq!(
+        host_fingerprint(),
+        host_before,
+        "the test changed files outside its temp dir"
+    );
     say(&format!(
         "e2e containerd {version}: all cases passed in {:.1}s (certificates, registries, image: {:.1}s)",
         t0.elapsed().as_secs_f64(),

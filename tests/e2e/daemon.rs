@@ -18,7 +18,8 @@ pub struct Daemon {
 
 impl Daemon {
     /// Starts `cmd` with stdout and stderr going to `log`.
-    pub fn spawn(name: &str, mut cmd: Command, log: &Path) -> Daemon {
+    pub fn spawn(name: &str, cmd: Command, log: &Path) -> Daemon {
+        let mut cmd = with_parent_death_signal(&cmd);
         let out = File::create(log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
         let err = out.try_clone().expect("clone log handle");
         let child = cmd
@@ -56,6 +57,13 @@ impl Daemon {
         let log = self.log();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// Panics with the log tail when the process has exited.
@@ -104,8 +112,8 @@ impl Drop for Daemon {
     }
 }
 
-/// A private mount namespace in which `/etc/hosts` (and optionally
-/// `/etc/containerd`) are bind-mounted from the test's temp dir. A holder
+/// A private mount namespace with its own empty `/run` (a tmpfs) in which
+/// `/etc/hosts` and `/etc/containerd` are bind-mounted from the test's temp dir. A holder
 /// process keeps it alive; commands enter it with `nsenter --mount`, which
 /// execs the program (so a spawned child's PID is the program's own).
 pub struct Namespace {
@@ -115,7 +123,9 @@ pub struct Namespace {
 impl Namespace {
     /// `binds` are (source, target) pairs mounted inside the namespace.
     pub fn new(binds: &[(&Path, &Path)], log: &Path) -> Namespace {
-        let mut script = String::from("set -e\n");
+        // A private /run too: containerd 1.7 and 2.x create /run/containerd
+        // (the shim socket root) even when their `state` is elsewhere.
+        let mut script = String::from("set -e\nmount -t tmpfs -o mode=0755 certsd-e2e-run /run\n");
         for (src, dst) in binds {
             let _ = writeln!(
                 script,
@@ -125,16 +135,10 @@ impl Namespace {
             );
         }
         script.push_str("echo ready\nexec sleep 100000\n");
-        let mut cmd = Command::new("unshare");
-        cmd.args([
-            "--mount",
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ]);
+        let mut unshare = Command::new("unshare");
+        unshare.args(["--mount", "--propagation", "private", "--"]);
+        unshare.args(["sh", "-c", &script]);
+        let mut cmd = with_parent_death_signal(&unshare);
         let err = File::create(log).expect("namespace log");
         let mut child = cmd
             .stdin(Stdio::null())
@@ -170,6 +174,27 @@ impl Namespace {
             .arg(program);
         cmd
     }
+}
+
+/// The same command under `setpriv --pdeathsig TERM`, which execs it: the
+/// PID stays the program's, and the kernel sends it SIGTERM should the test
+/// process die without running its guards (SIGKILL, abort). The signal is
+/// tied to the spawning thread, which is the test's own thread here.
+fn with_parent_death_signal(cmd: &Command) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args(["--pdeathsig", "TERM", "--"])
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    if let Some(d) = cmd.get_current_dir() {
+        c.current_dir(d);
+    }
+    c
 }
 
 /// Runs a command to completion with a time limit; returns (success, stdout+stderr).

@@ -56,6 +56,7 @@ fn prerequisites(series: &'static str) -> Option<Binaries> {
     for tool in [
         "unshare",
         "nsenter",
+        "setpriv",
         "mount",
         "openssl",
         "docker-registry",

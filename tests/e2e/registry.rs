@@ -32,13 +32,27 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Starts a TLS registry on 127.0.0.1 with its storage under `dir`.
+    /// Starts a TLS registry on 127.0.0.1 with its storage under `dir`, on a
+    /// free port (tries another when the port was taken meanwhile).
     pub fn start(dir: &Path, tls: &Tls<'_>) -> Registry {
-        Registry::start_on(dir, tls, free_port())
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Registry::try_start(dir, tls, free_port()) {
+                Ok(r) => return r,
+                Err(e) => last = e,
+            }
+        }
+        panic!("docker-registry did not start: {last}");
     }
 
     /// Starts a TLS registry on 127.0.0.1:`port`.
     pub fn start_on(dir: &Path, tls: &Tls<'_>, port: u16) -> Registry {
+        Registry::try_start(dir, tls, port).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Ready when its log says `listening on 127.0.0.1:PORT` and the port
+    /// accepts a connection; Err with the log when it exits first.
+    fn try_start(dir: &Path, tls: &Tls<'_>, port: u16) -> Result<Registry, String> {
         fs::create_dir_all(dir.join("data")).expect("registry dir");
         let mut yml = format!(
             "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\n\
@@ -57,20 +71,28 @@ impl Registry {
         cmd.arg("serve").arg(&config);
         let mut daemon = Daemon::spawn("docker-registry", cmd, &dir.join("registry.log"));
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let listening = format!("listening on 127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            daemon.assert_running();
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                break;
+            if !daemon.is_running() {
+                return Err(format!(
+                    "docker-registry on {addr} exited: {}",
+                    daemon.log_tail(10)
+                ));
             }
-            assert!(
-                Instant::now() < deadline,
-                "docker-registry did not listen on {addr}: {}",
-                daemon.log_tail(20)
-            );
+            if daemon.log().contains(&listening)
+                && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+            {
+                return Ok(Registry { port, daemon });
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "docker-registry did not listen on {addr}: {}",
+                    daemon.log_tail(20)
+                ));
+            }
             sleep(Duration::from_millis(20));
         }
-        Registry { port, daemon }
     }
 
     pub fn stop(&mut self) {
@@ -93,7 +115,16 @@ pub fn skopeo_cert_dir(dir: &Path, ca: &Path, client: Option<(&Path, &Path)>) ->
 /// Pushes `oci:LAYOUT:TAG` to `docker://DEST` (run inside the namespace so
 /// the registry's alias name resolves).
 pub fn push(ns: &Namespace, layout: &Path, tag: &str, dest: &str, cert_dir: &Path) {
+    // As root, skopeo keeps a blob-info cache in /var/lib/containers/cache.
+    // containers/image takes the "rootless" UID from _CONTAINERS_ROOTLESS_UID
+    // and then puts the cache under XDG_DATA_HOME: keep it in the temp dir.
+    let home = cert_dir.with_extension("home");
     let mut cmd = ns.command("skopeo");
+    cmd.env("_CONTAINERS_ROOTLESS_UID", "65534")
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_RUNTIME_DIR", home.join("run"))
+        .env("HOME", &home);
     cmd.args(["--insecure-policy", "copy", "--dest-cert-dir"])
         .arg(cert_dir)
         .arg(format!("oci:{}:{tag}", layout.display()))
