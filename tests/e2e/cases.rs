@@ -366,7 +366,7 @@ impl Run<'_> {
     }
 
     /// 7. Legacy `registry.mirrors`: certsd refuses and leaves the file as it
-    ///    was; containerd's CRI plugin would fail with mirrors + config_path.
+    ///    was; containerd's CRI plugin would fail with mirrors + `config_path`.
     fn legacy_mirrors(&mut self, default_config: &str) {
         self.stop();
         let legacy = with_legacy_mirror(default_config);
@@ -403,6 +403,50 @@ impl Run<'_> {
             .unwrap_or_else(|| panic!("no log line naming mirrors and config_path:\n{log}"));
         say(&format!("    containerd: {why}"));
         self.ok("legacy-mirrors-refused (with config_path the CRI plugin is `error`)");
+        self.stop();
+    }
+
+    /// A probe of containerd: `registry.configs."HOST".tls` together with
+    /// `config_path`. Reports whether the CRI plugin loads.
+    fn configs_tls_probe(&mut self, default_config: &str) {
+        self.stop();
+        let host = Fixture::host(&self.fx.tls);
+        let mut doc: DocumentMut = default_config.parse().expect("config parses");
+        let v3 = doc.get("version").and_then(Item::as_integer).unwrap_or(1) >= 3;
+        registry_table(&mut doc)["config_path"] = value("/etc/containerd/certs.d");
+        let mut config = doc.to_string();
+        let table = if v3 {
+            format!("[plugins.'io.containerd.cri.v1.images'.registry.configs.'{host}'.tls]")
+        } else {
+            format!("[plugins.\"io.containerd.grpc.v1.cri\".registry.configs.\"{host}\".tls]")
+        };
+        let _ = write!(config, "\n{table}\n  insecure_skip_verify = true\n");
+        fs::write(&self.fx.config, &config).expect("write config");
+        self.start();
+        let rows = self.cd().cri_plugins(&self.fx.ns);
+        let broken = rows.iter().any(|(_, _, s)| s == "error");
+        let log = self.cd().log();
+        let line = log
+            .lines()
+            .find(|l| {
+                l.contains("configs")
+                    && (l.contains("cannot be set when") || l.contains("unknown key"))
+            })
+            .unwrap_or("(no log line)");
+        say(&format!("    containerd: {line}"));
+        // 1.x: "`configs.tls` cannot be set when `config_path` is provided";
+        // 2.1: "Ignoring unknown key in TOML for plugin" (the key is dropped).
+        let expect_broken = version_lt(&self.version, "2.0.0");
+        assert_eq!(
+            broken, expect_broken,
+            "containerd {}: configs.tls + config_path, CRI plugins {rows:?}",
+            self.version
+        );
+        self.ok(if broken {
+            "configs-tls-probe (with config_path the CRI plugin is `error`)"
+        } else {
+            "configs-tls-probe (CRI plugin loads)"
+        });
         self.stop();
     }
 }
@@ -500,6 +544,7 @@ pub fn run(bin: &Binaries) {
     run.self_signed();
     run.mirror(&mut mirror);
     run.legacy_mirrors(&default_config);
+    run.configs_tls_probe(&default_config);
     drop(run);
 
     assert_eq!(

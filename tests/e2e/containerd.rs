@@ -144,7 +144,7 @@ impl Containerd {
         std::fs::create_dir_all(layout.socket.parent().expect("run dir")).expect("run dir");
         let mut cmd = ns.command(&bin.containerd);
         cmd.args(["--config", "/etc/containerd/config.toml"]);
-        let mut daemon = Daemon::spawn("containerd", cmd, &layout.dir.join(log_name));
+        let mut daemon = Daemon::spawn("containerd", &cmd, &layout.dir.join(log_name));
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             daemon.assert_running();
@@ -178,7 +178,7 @@ impl Containerd {
     fn ctr(&self, ns: &Namespace, args: &[&str]) -> (bool, String) {
         let mut cmd = ns.command(&self.ctr);
         cmd.arg("--address").arg(&self.socket).args(args);
-        daemon::run(cmd, Duration::from_secs(60))
+        daemon::run(&cmd, Duration::from_secs(60))
     }
 
     /// `ctr plugins ls` rows as (type, id, status).

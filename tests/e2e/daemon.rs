@@ -18,8 +18,8 @@ pub struct Daemon {
 
 impl Daemon {
     /// Starts `cmd` with stdout and stderr going to `log`.
-    pub fn spawn(name: &str, cmd: Command, log: &Path) -> Daemon {
-        let mut cmd = with_parent_death_signal(&cmd);
+    pub fn spawn(name: &str, cmd: &Command, log: &Path) -> Daemon {
+        let mut cmd = with_parent_death_signal(cmd);
         let out = File::create(log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
         let err = out.try_clone().expect("clone log handle");
         let child = cmd
@@ -198,10 +198,10 @@ fn with_parent_death_signal(cmd: &Command) -> Command {
 }
 
 /// Runs a command to completion with a time limit; returns (success, stdout+stderr).
-pub fn run(cmd: Command, limit: Duration) -> (bool, String) {
+pub fn run(cmd: &Command, limit: Duration) -> (bool, String) {
     let dir = tempfile::tempdir().expect("tempdir for output");
     let path = dir.path().join("out");
-    let mut d = Daemon::spawn("command", cmd, &path);
+    let mut d = Daemon::spawn("command", &cmd, &path);
     let deadline = Instant::now() + limit;
     loop {
         if let Some(child) = d.child.as_mut()

@@ -1,13 +1,33 @@
 //! Certificates for the end-to-end tests, made with the `openssl` command.
 //!
 //! This is a seam: the three functions mirror `certsd cert ca|server|client`
-//! (issue 3) and can be swapped for the real subcommands once they land.
+//! (issue 3). With `CERTSD_E2E_REAL_CERTSD=1` they run the real subcommands
+//! instead (assumed to write the same file names; adjust here when they land).
 //! Every file is PEM: `ca.crt`/`ca.key`, `server.crt`/`server.key`,
 //! `client.crt`/`client.key` in the given directory.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+fn real_certsd() -> bool {
+    std::env::var_os("CERTSD_E2E_REAL_CERTSD").is_some_and(|v| v == "1")
+}
+
+/// `certsd cert ARGS`; panics with its output on failure.
+fn certsd_cert(args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_certsd"))
+        .arg("cert")
+        .args(args)
+        .output()
+        .expect("run certsd");
+    assert!(
+        out.status.success(),
+        "certsd cert {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
 
 fn openssl(args: &[&str], cwd: &Path) {
     let out = Command::new("openssl")
@@ -25,6 +45,10 @@ fn openssl(args: &[&str], cwd: &Path) {
 /// A CA: `dir/ca.crt`, `dir/ca.key`.
 pub fn ca(dir: &Path, cn: &str) -> PathBuf {
     fs::create_dir_all(dir).expect("ca dir");
+    if real_certsd() {
+        certsd_cert(&["ca", "--out", &dir.to_string_lossy()]);
+        return dir.join("ca.crt");
+    }
     openssl(
         &[
             "req",
@@ -118,6 +142,14 @@ fn rand_serial() -> u64 {
 /// A server certificate for `dns` and `ip` signed by the CA in `ca_dir`:
 /// `dir/server.crt`, `dir/server.key`.
 pub fn server(dir: &Path, ca_dir: &Path, dns: &str, ip: &str) -> PathBuf {
+    if real_certsd() {
+        fs::create_dir_all(dir).expect("server dir");
+        let (out, ca) = (dir.to_string_lossy(), ca_dir.to_string_lossy());
+        certsd_cert(&[
+            "server", "--out", &out, "--ca-dir", &ca, "--dns", dns, "--ip", ip,
+        ]);
+        return dir.join("server.crt");
+    }
     leaf(
         dir,
         ca_dir,
@@ -132,6 +164,12 @@ pub fn server(dir: &Path, ca_dir: &Path, dns: &str, ip: &str) -> PathBuf {
 
 /// A client certificate with common name `cn`: `dir/client.crt`, `dir/client.key`.
 pub fn client(dir: &Path, ca_dir: &Path, cn: &str) -> PathBuf {
+    if real_certsd() {
+        fs::create_dir_all(dir).expect("client dir");
+        let (out, ca) = (dir.to_string_lossy(), ca_dir.to_string_lossy());
+        certsd_cert(&["client", "--out", &out, "--ca-dir", &ca, "--name", cn]);
+        return dir.join("client.crt");
+    }
     leaf(
         dir,
         ca_dir,

@@ -69,7 +69,7 @@ impl Registry {
         fs::write(&config, yml).expect("registry config");
         let mut cmd = Command::new("docker-registry");
         cmd.arg("serve").arg(&config);
-        let mut daemon = Daemon::spawn("docker-registry", cmd, &dir.join("registry.log"));
+        let mut daemon = Daemon::spawn("docker-registry", &cmd, &dir.join("registry.log"));
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let listening = format!("listening on 127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -129,6 +129,6 @@ pub fn push(ns: &Namespace, layout: &Path, tag: &str, dest: &str, cert_dir: &Pat
         .arg(cert_dir)
         .arg(format!("oci:{}:{tag}", layout.display()))
         .arg(format!("docker://{dest}"));
-    let (ok, out) = daemon::run(cmd, Duration::from_secs(60));
+    let (ok, out) = daemon::run(&cmd, Duration::from_secs(60));
     assert!(ok, "skopeo copy to {dest} failed:\n{out}");
 }
