@@ -201,7 +201,7 @@ fn with_parent_death_signal(cmd: &Command) -> Command {
 pub fn run(cmd: &Command, limit: Duration) -> (bool, String) {
     let dir = tempfile::tempdir().expect("tempdir for output");
     let path = dir.path().join("out");
-    let mut d = Daemon::spawn("command", &cmd, &path);
+    let mut d = Daemon::spawn("command", cmd, &path);
     let deadline = Instant::now() + limit;
     loop {
         if let Some(child) = d.child.as_mut()
