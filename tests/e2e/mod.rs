@@ -6,6 +6,13 @@
 //! prerequisite skips with the reason on stderr; with `CI=true` it fails.
 //! Each test prints one `e2e containerd X.Y.Z: CASE ok` line per case straight
 //! to stderr, so the lines show without `--nocapture`.
+//!
+//! Run: `bash tests/e2e/setup.sh` once (as root), then `cargo test e2e_`.
+//! Environment (all optional):
+//! - `CERTSD_E2E_CACHE`: where setup.sh unpacked 1.7 and 2.1 (default `target/e2e-containerd`);
+//! - `CERTSD_E2E_CONTAINERD_1_6` / `_1_7` / `_2_1`: a containerd binary to use (ctr beside it);
+//! - `CERTSD_E2E_REAL_CERTSD=1`: drive the built `certsd` instead of the emulation;
+//! - `CERTSD_E2E_KEEP=1`: keep each version's temp dir (logs, configs, hosts.toml) after success.
 
 mod cases;
 mod certsd;
