@@ -19,7 +19,6 @@ use super::{cri, oci, pki, say};
 /// TLS rules; it resolves to 127.0.0.1 only inside the test's namespace.
 const NAME: &str = "registry.certsd.test";
 const REPO: &str = "e2e/hello";
-const NODE_CONFIG: &str = "/etc/containerd/config.toml";
 /// Every version's pull error ends with this when the CA is unknown (1.7+
 /// prefix it with `tls: failed to verify certificate: `).
 const X509_UNKNOWN: &str = "x509: certificate signed by unknown authority";
@@ -164,12 +163,13 @@ impl Run<'_> {
         self.containerd.as_ref().expect("containerd running")
     }
 
+    /// `--root ROOT` and the default `--config` (/etc/containerd/config.toml,
+    /// read under ROOT), so the node paths in the files match what containerd
+    /// sees in the namespace.
     fn apply_args<'b>(&'b self, root: &'b str, host: &'b str, flags: &[&'b str]) -> Vec<&'b str> {
         let mut args = vec![
             "--root",
             root,
-            "--config",
-            NODE_CONFIG,
             "--containerd-version",
             &self.version,
             "--host",
