@@ -536,6 +536,15 @@ pub fn run(bin: &Binaries) {
     };
     run.start();
     run.assert_cri_ok("with the default config");
+    let rows = run.cd().cri_plugins(&fx.ns);
+    let rows: Vec<String> = rows
+        .iter()
+        .map(|(t, id, st)| format!("{t} {id} {st}"))
+        .collect();
+    say(&format!(
+        "e2e containerd {version}: CRI plugins: {}",
+        rows.join(", ")
+    ));
 
     run.no_hosts();
     run.ca_and_skip_verify();
