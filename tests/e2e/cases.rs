@@ -250,11 +250,19 @@ impl Run<'_> {
     }
 
     /// 2. `--ca`, then 3. `--skip-verify` for the same host.
-    fn ca_and_skip_verify(&mut self) {
+    ///    Trust is per host: `other` (same CA, no hosts.toml) stays untrusted.
+    fn ca_and_skip_verify(&mut self, other: &Registry) {
         let host = Fixture::host(&self.fx.tls);
         self.apply(&host, &["--ca", &s(&self.fx.ca)]);
         self.pull("ca-pull", &image(&host, "v1"), &Expect::Ok);
         self.ok("ca-pull");
+        let other = Fixture::host(other);
+        self.pull(
+            "other-host",
+            &image(&other, "v1"),
+            &Expect::Err(X509_UNKNOWN),
+        );
+        self.ok("other-host (no hosts.toml: still x509 unknown authority)");
         self.apply(&host, &["--skip-verify"]);
         self.pull("skip-verify-pull", &image(&host, "v1"), &Expect::Ok);
         self.ok("skip-verify-pull");
@@ -547,7 +555,7 @@ pub fn run(bin: &Binaries) {
     ));
 
     run.no_hosts();
-    run.ca_and_skip_verify();
+    run.ca_and_skip_verify(&mirror);
     run.no_host_table();
     run.mtls();
     run.self_signed();
