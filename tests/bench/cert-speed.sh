@@ -22,6 +22,7 @@ if [[ -z "${CERTSD:-}" ]]; then
     cargo build --release --quiet --manifest-path "$root/Cargo.toml"
     CERTSD="$root/target/release/certsd"
 fi
+CERTSD=$(realpath "$CERTSD") # each run starts in its own directory
 jitter=""
 if [[ -n "${COMPARE_JITTER:-}" ]]; then
     AWS_LC_SYS_NO_JITTER_ENTROPY=0 CARGO_TARGET_DIR="$root/target/bench-jitter" \
