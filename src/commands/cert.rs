@@ -190,33 +190,20 @@ fn print_cert(out: &mut impl Write, c: &CertInfo) -> Result<()> {
         .map(|d| format!("DNS:{d}"))
         .chain(c.ip_addresses.iter().map(|ip| format!("IP:{ip}")))
         .collect();
-    let kind = match (c.is_ca, c.path_len) {
-        (true, Some(n)) => format!("CA (pathlen {n})"),
-        (true, None) => "CA".to_string(),
-        (false, _) => "leaf".to_string(),
-    };
-    let left = if c.days_left < 0 {
-        format!("EXPIRED {} days ago", -c.days_left)
-    } else {
-        format!("{} days left", c.days_left)
-    };
+    let self_signed = if c.self_signed { " (self-signed)" } else { "" };
     let rows = [
         ("subject", c.subject.clone()),
-        (
-            "issuer",
-            if c.self_signed {
-                format!("{} (self-signed)", c.issuer)
-            } else {
-                c.issuer.clone()
-            },
-        ),
+        ("issuer", format!("{}{self_signed}", c.issuer)),
         ("SANs", or_none(&sans)),
         ("key", format!("{} ({} bits)", c.key_type, c.key_bits)),
         ("signature", c.signature_algorithm.clone()),
         ("serial", c.serial.clone()),
         ("not before", c.not_before.clone()),
-        ("not after", format!("{} ({left})", c.not_after)),
-        ("kind", kind),
+        (
+            "not after",
+            format!("{} ({})", c.not_after, days_left(c.days_left)),
+        ),
+        ("kind", kind(c)),
         ("key usage", or_none(&c.key_usage)),
         ("ext key usage", or_none(&c.extended_key_usage)),
         ("SHA-256", c.sha256_fingerprint.clone()),
@@ -225,6 +212,22 @@ fn print_cert(out: &mut impl Write, c: &CertInfo) -> Result<()> {
         writeln!(out, "  {:<14} {value}", format!("{label}:"))?;
     }
     Ok(())
+}
+
+fn kind(c: &CertInfo) -> String {
+    match (c.is_ca, c.path_len) {
+        (true, Some(n)) => format!("CA (pathlen {n})"),
+        (true, None) => "CA".to_string(),
+        (false, _) => "leaf".to_string(),
+    }
+}
+
+fn days_left(days: i64) -> String {
+    if days < 0 {
+        format!("EXPIRED {} days ago", -days)
+    } else {
+        format!("{days} days left")
+    }
 }
 
 fn or_none(items: &[String]) -> String {
