@@ -398,6 +398,32 @@ fn stderr_names_the_files_and_never_the_key() {
 }
 
 #[test]
+fn json_output_names_files_and_the_certificate_not_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "cert",
+        "server",
+        "--self-signed",
+        "--out",
+        "s",
+        "--ip",
+        "10.9.8.7",
+        "--output",
+        "json",
+    ];
+    let json = certsd_ok(tmp.path(), &args);
+    assert!(!json.contains("PRIVATE"), "{json}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["files"][0]["path"], "s/server.crt");
+    assert_eq!(v["files"][1]["mode"], "0600");
+    assert_eq!(
+        v["certificate"]["ip_addresses"],
+        serde_json::json!(["10.9.8.7"])
+    );
+    assert_eq!(v["certificate"]["subject"], "CN=10.9.8.7");
+}
+
+#[test]
 fn force_replaces_existing_files() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

@@ -40,7 +40,7 @@ pub struct CertInfo {
     pub not_before: String,
     /// Validity end, RFC 3339 UTC.
     pub not_after: String,
-    /// Whole days until not-after (negative once expired).
+    /// Whole days until not-after, rounded down (negative once expired).
     pub days_left: i64,
     /// basicConstraints CA:TRUE.
     pub is_ca: bool,
@@ -59,9 +59,10 @@ pub struct CertInfo {
 }
 
 impl CertInfo {
-    /// Whole days from `now` until not-after; negative once expired.
+    /// Whole days from `now` until not-after, rounded down: negative as soon
+    /// as it has expired (an hour past not-after is -1, not 0).
     pub fn days_left_at(&self, now: OffsetDateTime) -> i64 {
-        (self.not_after_time - now).whole_days()
+        floor_days(self.not_after_time - now)
     }
 
     /// Whole days from now until not-after.
@@ -118,7 +119,7 @@ pub fn inspect_der(der: &[u8]) -> Result<CertInfo> {
         serial: hex(x509.raw_serial(), ""),
         not_before: rfc3339(x509.validity().not_before.to_datetime()),
         not_after: rfc3339(not_after_time),
-        days_left: (not_after_time - OffsetDateTime::now_utc()).whole_days(),
+        days_left: floor_days(not_after_time - OffsetDateTime::now_utc()),
         is_ca: constraints.as_ref().is_some_and(|bc| bc.ca),
         path_len: constraints.and_then(|bc| bc.path_len_constraint),
         self_signed: x509.subject().as_raw() == x509.issuer().as_raw(),
@@ -235,6 +236,10 @@ fn oid_name(oid: &Oid<'_>) -> String {
         .map_or_else(|_| oid.to_id_string(), ToString::to_string)
 }
 
+fn floor_days(span: time::Duration) -> i64 {
+    span.whole_seconds().div_euclid(86_400)
+}
+
 fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }
@@ -245,4 +250,74 @@ fn hex(bytes: &[u8], sep: &str) -> String {
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
         .join(sep)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a panic is how a test fails
+mod tests {
+    use rcgen::{CertificateParams, KeyPair, SanType};
+    use time::Duration;
+
+    use super::*;
+
+    fn cert(sans: Vec<SanType>, until: OffsetDateTime) -> String {
+        let mut params = CertificateParams::default();
+        params.subject_alt_names = sans;
+        params.not_before = until - Duration::days(10);
+        params.not_after = until;
+        params
+            .self_signed(&KeyPair::generate().unwrap())
+            .unwrap()
+            .pem()
+    }
+
+    #[test]
+    fn expired_certificates_have_negative_days_left() {
+        let now = OffsetDateTime::now_utc();
+        let info =
+            &inspect_pem(&cert(vec![], now - Duration::days(3) - Duration::hours(1))).unwrap()[0];
+        assert_eq!(info.days_left, -4);
+        assert_eq!(info.days_left_at(now + Duration::days(1)), -5);
+        assert_eq!(
+            info.days_left_at(now - Duration::days(3)),
+            -1,
+            "an hour past expiry"
+        );
+        assert_eq!(
+            info.days_left_at(now - Duration::days(4)),
+            0,
+            "23 hours left"
+        );
+        assert!(!info.is_ca && info.key_usage.is_empty() && info.extended_key_usage.is_empty());
+    }
+
+    #[test]
+    fn covers_needs_every_name_and_ignores_the_cn() {
+        let sans = vec![
+            SanType::DnsName("Reg.Test".try_into().unwrap()),
+            SanType::IpAddress("10.0.0.1".parse().unwrap()),
+        ];
+        let info =
+            &inspect_pem(&cert(sans, OffsetDateTime::now_utc() + Duration::days(5))).unwrap()[0];
+        assert_eq!(info.subject, "CN=rcgen self signed cert");
+        assert!(info.covers(&[San::dns("reg.test").unwrap(), San::ip("10.0.0.1").unwrap()]));
+        assert!(!info.covers(&[San::dns("reg.test").unwrap(), San::ip("10.0.0.2").unwrap()]));
+        assert!(!info.covers(&[San::dns("rcgen.test").unwrap()]));
+        assert!(info.covers(&[]));
+    }
+
+    #[test]
+    fn several_certificates_in_one_file_and_none() {
+        let until = OffsetDateTime::now_utc() + Duration::days(5);
+        let two = cert(vec![], until) + &cert(vec![], until);
+        assert_eq!(inspect_pem(&two).unwrap().len(), 2);
+        let err = inspect_pem("no pem here").unwrap_err().to_string();
+        assert!(err.contains("no PEM certificate"), "{err}");
+        let bad = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let err = format!("{:#}", inspect_pem(bad).unwrap_err());
+        assert!(
+            err.contains("certificate 1") && err.contains("not a valid X.509"),
+            "{err}"
+        );
+    }
 }

@@ -23,24 +23,25 @@ const CERT_MODE: u32 = 0o644;
 /// Runs one `cert` subcommand.
 pub fn run(global: &GlobalArgs, cmd: &CertCommand) -> Result<Code> {
     match cmd {
-        CertCommand::Ca(args) => ca(args),
-        CertCommand::Server(args) => server(args),
-        CertCommand::Client(args) => client(args),
+        CertCommand::Ca(args) => ca(args, global.output),
+        CertCommand::Server(args) => server(args, global.output),
+        CertCommand::Client(args) => client(args, global.output),
         CertCommand::Inspect(args) => inspect(args, global.output),
     }
     .map(|()| Code::Success)
 }
 
-/// `--days`, `--key-type`, `--out` and `--force`, validated.
+/// `--days`, `--key-type`, `--out`, `--force` and `--output`, validated.
 struct Issue {
     out: PathBuf,
     days: u32,
     key: KeyType,
     force: bool,
+    output: OutputFormat,
 }
 
 impl Issue {
-    fn from_args(args: &IssueArgs, default_days: u32) -> Result<Issue> {
+    fn from_args(args: &IssueArgs, default_days: u32, output: OutputFormat) -> Result<Issue> {
         let days = match args.days {
             None => default_days,
             Some(d) => u32::try_from(d).map_err(|_| {
@@ -60,6 +61,7 @@ impl Issue {
             days,
             key,
             force: args.force,
+            output,
         })
     }
 
@@ -72,27 +74,39 @@ impl Issue {
         Ok((crt, key))
     }
 
+    /// Writes both files; with `--output json`, then prints what was written
+    /// and what the new certificate holds (never the key).
     fn write(&self, (crt, key): (PathBuf, PathBuf), issued: Issued) -> Result<()> {
-        write_outputs(
-            &[
-                (crt, issued.cert_pem, CERT_MODE),
-                (key, issued.key_pem, KEY_MODE),
-            ],
-            self.force,
-        )
+        let info = cert::inspect_pem(&issued.cert_pem)?;
+        let files = [
+            (crt, issued.cert_pem, CERT_MODE),
+            (key, issued.key_pem, KEY_MODE),
+        ];
+        write_outputs(&files, self.force)?;
+        if self.output == OutputFormat::Json {
+            let written: Vec<_> = files
+                .iter()
+                .map(|(path, _, mode)| serde_json::json!({ "path": path, "mode": format!("{mode:04o}") }))
+                .collect();
+            let report = serde_json::json!({ "files": written, "certificate": info.first() });
+            let mut stdout = std::io::stdout().lock();
+            serde_json::to_writer_pretty(&mut stdout, &report)?;
+            writeln!(stdout)?;
+        }
+        Ok(())
     }
 }
 
-fn ca(args: &CaArgs) -> Result<()> {
-    let issue = Issue::from_args(&args.issue, cert::CA_DAYS)?;
+fn ca(args: &CaArgs, output: OutputFormat) -> Result<()> {
+    let issue = Issue::from_args(&args.issue, cert::CA_DAYS, output)?;
     cert::check_common_name(&args.name).map_err(|err| usage(format!("--name: {err}")))?;
     let targets = issue.targets("ca")?;
     let issued = cert::new_ca(&args.name, issue.days, issue.key)?;
     issue.write(targets, issued)
 }
 
-fn server(args: &ServerArgs) -> Result<()> {
-    let issue = Issue::from_args(&args.issue, cert::LEAF_DAYS)?;
+fn server(args: &ServerArgs, output: OutputFormat) -> Result<()> {
+    let issue = Issue::from_args(&args.issue, cert::LEAF_DAYS, output)?;
     let mut sans = Vec::new();
     for name in &args.dns {
         sans.push(San::dns(name).map_err(|err| usage(format!("--dns: {err}")))?);
@@ -111,8 +125,8 @@ fn server(args: &ServerArgs) -> Result<()> {
     issue.write(targets, issued)
 }
 
-fn client(args: &ClientArgs) -> Result<()> {
-    let issue = Issue::from_args(&args.issue, cert::LEAF_DAYS)?;
+fn client(args: &ClientArgs, output: OutputFormat) -> Result<()> {
+    let issue = Issue::from_args(&args.issue, cert::LEAF_DAYS, output)?;
     cert::check_common_name(&args.name).map_err(|err| usage(format!("--name: {err}")))?;
     let signer = load_ca(&args.ca_dir)?;
     let targets = issue.targets("client")?;
@@ -190,33 +204,20 @@ fn print_cert(out: &mut impl Write, c: &CertInfo) -> Result<()> {
         .map(|d| format!("DNS:{d}"))
         .chain(c.ip_addresses.iter().map(|ip| format!("IP:{ip}")))
         .collect();
-    let kind = match (c.is_ca, c.path_len) {
-        (true, Some(n)) => format!("CA (pathlen {n})"),
-        (true, None) => "CA".to_string(),
-        (false, _) => "leaf".to_string(),
-    };
-    let left = if c.days_left < 0 {
-        format!("EXPIRED {} days ago", -c.days_left)
-    } else {
-        format!("{} days left", c.days_left)
-    };
+    let self_signed = if c.self_signed { " (self-signed)" } else { "" };
     let rows = [
         ("subject", c.subject.clone()),
-        (
-            "issuer",
-            if c.self_signed {
-                format!("{} (self-signed)", c.issuer)
-            } else {
-                c.issuer.clone()
-            },
-        ),
+        ("issuer", format!("{}{self_signed}", c.issuer)),
         ("SANs", or_none(&sans)),
         ("key", format!("{} ({} bits)", c.key_type, c.key_bits)),
         ("signature", c.signature_algorithm.clone()),
         ("serial", c.serial.clone()),
         ("not before", c.not_before.clone()),
-        ("not after", format!("{} ({left})", c.not_after)),
-        ("kind", kind),
+        (
+            "not after",
+            format!("{} ({})", c.not_after, days_left(c.days_left)),
+        ),
+        ("kind", kind(c)),
         ("key usage", or_none(&c.key_usage)),
         ("ext key usage", or_none(&c.extended_key_usage)),
         ("SHA-256", c.sha256_fingerprint.clone()),
@@ -225,6 +226,22 @@ fn print_cert(out: &mut impl Write, c: &CertInfo) -> Result<()> {
         writeln!(out, "  {:<14} {value}", format!("{label}:"))?;
     }
     Ok(())
+}
+
+fn kind(c: &CertInfo) -> String {
+    match (c.is_ca, c.path_len) {
+        (true, Some(n)) => format!("CA (pathlen {n})"),
+        (true, None) => "CA".to_string(),
+        (false, _) => "leaf".to_string(),
+    }
+}
+
+fn days_left(days: i64) -> String {
+    if days < 0 {
+        format!("EXPIRED {} days ago", -days)
+    } else {
+        format!("{days} days left")
+    }
 }
 
 fn or_none(items: &[String]) -> String {
