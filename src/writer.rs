@@ -127,6 +127,40 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         .with_context(|| format!("cannot sync {}", dir.display()))
 }
 
+/// Writes several new files as one step: every temporary file is written and
+/// synced before the first rename, so a failure (disk full, permissions)
+/// leaves none of them half-made; a certificate never lands without its key.
+pub fn write_group(files: &[(PathBuf, Vec<u8>, u32)]) -> Result<()> {
+    let mut staged: Vec<(PathBuf, &Path)> = Vec::new();
+    let result = files.iter().try_for_each(|(path, bytes, mode)| {
+        let dir = path.parent().context("no parent directory")?;
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let tmp = temp_name(path);
+        staged.push((tmp.clone(), path));
+        write_temp(&tmp, bytes, *mode, None)
+            .with_context(|| format!("{}: cannot write", path.display()))
+    });
+    if result.is_err() {
+        for (tmp, _) in &staged {
+            let _ = fs::remove_file(tmp);
+        }
+        return result;
+    }
+    for (tmp, path) in &staged {
+        fs::rename(tmp, path).with_context(|| format!("cannot rename into {}", path.display()))?;
+        if let Some(dir) = path.parent() {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .with_context(|| format!("cannot sync {}", dir.display()))?;
+        }
+    }
+    Ok(())
+}
+
 fn temp_name(path: &Path) -> PathBuf {
     let name = path
         .file_name()
@@ -196,6 +230,41 @@ mod tests {
         .unwrap();
         let target = follow_links(&root, &dir.path().join("etc/containerd/config.toml"));
         assert_eq!(target, dir.path().join("srv/real.toml"));
+    }
+
+    #[test]
+    fn a_group_is_written_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = vec![
+            (dir.path().join("x/a.crt"), b"cert".to_vec(), 0o644),
+            (dir.path().join("x/a.key"), b"key".to_vec(), 0o600),
+        ];
+        write_group(&ok).unwrap();
+        assert_eq!(fs::read(dir.path().join("x/a.key")).unwrap(), b"key");
+        assert_eq!(
+            fs::metadata(dir.path().join("x/a.key"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+        // The second target's directory cannot be made (a file is in the way).
+        fs::write(dir.path().join("blocker"), "").unwrap();
+        let bad = vec![
+            (dir.path().join("y/b.crt"), b"cert".to_vec(), 0o644),
+            (dir.path().join("blocker/b.key"), b"key".to_vec(), 0o600),
+        ];
+        assert!(write_group(&bad).is_err());
+        assert!(
+            !dir.path().join("y/b.crt").exists(),
+            "half of a group was written"
+        );
+        assert_eq!(
+            fs::read_dir(dir.path().join("y")).unwrap().count(),
+            0,
+            "a temp file was left"
+        );
     }
 
     #[test]

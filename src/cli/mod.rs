@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Make containerd trust private registries: sets the CRI registry
-/// `config_path` in config.toml and writes certs.d/<host>/hosts.toml,
+/// config_path in config.toml and writes certs.d/<host>/hosts.toml,
 /// showing a diff before anything is written.
 #[derive(Debug, Parser)]
 #[command(name = "certsd", version, about, max_term_width = 100)]
@@ -33,10 +33,10 @@ pub struct GlobalArgs {
     /// containerd's config file [default: /etc/containerd/config.toml].
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The hosts directory [default: the config's `config_path` when it names one directory, else /etc/containerd/certs.d].
+    /// The hosts directory [default: the config's config_path when it names one directory, else /etc/containerd/certs.d].
     #[arg(long, global = true, value_name = "DIR")]
     pub certs_dir: Option<PathBuf>,
-    /// The containerd version to write for [default: `containerd --version`, else inferred from the config].
+    /// The containerd version to write for [default: from containerd --version, else inferred from the config].
     #[arg(long, global = true, value_name = "X.Y.Z")]
     pub containerd_version: Option<String>,
     /// How to print the result.
@@ -85,10 +85,10 @@ pub struct ApplyArgs {
 #[command(group(clap::ArgGroup::new("issuer").args(["self_signed", "ca_dir"])))]
 #[allow(clippy::struct_excessive_bools)] // one bool per on/off flag, as the user types them
 pub struct TrustArgs {
-    /// The registry as images name it: HOST or HOST:PORT (`docker.io`, `registry.local:5000`, `[::1]:5000`).
+    /// The registry as images name it: HOST or HOST:PORT (docker.io, registry.local:5000, [::1]:5000).
     #[arg(long, value_name = "HOST[:PORT]")]
     pub host: Option<String>,
-    /// The upstream URL, tried last [default: `https://HOST`; for docker.io `https://registry-1.docker.io`].
+    /// The upstream URL, tried last [default: https://HOST; for docker.io https://registry-1.docker.io].
     #[arg(long, value_name = "URL", requires = "host")]
     pub server: Option<String>,
     /// An endpoint tried before the server; repeat for several, in order.

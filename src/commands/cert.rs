@@ -16,6 +16,7 @@ use crate::cert::{self, CaSigner, CertInfo, Issued, KeyType, San};
 use crate::cli::cert::{CaArgs, CertCommand, ClientArgs, InspectArgs, IssueArgs, ServerArgs};
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::exit_codes::{Code, usage};
+use crate::writer;
 
 const KEY_MODE: u32 = 0o600;
 const CERT_MODE: u32 = 0o644;
@@ -269,77 +270,21 @@ fn check_targets(paths: &[&Path], force: bool) -> Result<()> {
     Ok(())
 }
 
-/// Writes every file or none: all targets are checked first, then each is
-/// written to a temporary file beside it (mode set, fsynced), and only then
-/// renamed into place; the directory is fsynced last. One line per file on
-/// stderr names what was written, never its contents.
-// TODO(lead): route through crate::writer
+/// Writes the outputs of a `cert` command through the writer, as one group.
 fn write_outputs(files: &[(PathBuf, String, u32)], force: bool) -> Result<()> {
     let paths: Vec<&Path> = files.iter().map(|(p, _, _)| p.as_path()).collect();
     check_targets(&paths, force)?;
-    let mut staged = Vec::new();
-    for (path, text, mode) in files {
-        match stage(path, text, *mode) {
-            Ok(tmp) => staged.push((tmp, path)),
-            Err(err) => {
-                for (tmp, _) in &staged {
-                    drop(fs::remove_file(tmp));
-                }
-                return Err(err);
-            }
-        }
-    }
-    for (tmp, path) in &staged {
-        fs::rename(tmp, path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-    }
-    for dir in unique_parents(&paths) {
-        fs::File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("syncing {}", dir.display()))?;
-    }
+    let group = files
+        .iter()
+        .map(|(path, text, mode)| {
+            let path = std::path::absolute(path)
+                .with_context(|| format!("{}: cannot resolve", path.display()))?;
+            Ok((path, text.clone().into_bytes(), *mode))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    writer::write_group(&group)?;
     for (path, _, mode) in files {
         eprintln!("wrote {} ({mode:04o})", path.display());
     }
     Ok(())
-}
-
-/// Writes `text` to a new temporary file beside `path` with `mode`; returns its path.
-fn stage(path: &Path, text: &str, mode: u32) -> Result<PathBuf> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let dir = parent_dir(path);
-    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.certsd-{}.tmp", std::process::id()));
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .with_context(|| format!("creating {}", tmp.display()))?;
-    let written = file
-        .set_permissions(fs::Permissions::from_mode(mode))
-        .and_then(|()| file.write_all(text.as_bytes()))
-        .and_then(|()| file.sync_all());
-    if let Err(err) = written {
-        drop(fs::remove_file(&tmp));
-        return Err(err).with_context(|| format!("writing {}", tmp.display()));
-    }
-    Ok(tmp)
-}
-
-fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-fn unique_parents(paths: &[&Path]) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = paths.iter().map(|p| parent_dir(p)).collect();
-    dirs.dedup();
-    dirs
 }
