@@ -13,11 +13,16 @@ fn readme() -> String {
     fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap()
 }
 
-fn bash(script: &str, envs: &[(&str, &Path)]) -> std::process::Output {
+/// Runs a script in `cwd` (a temp dir whose `testdata` links to the repo's,
+/// so examples that write files never write into the repository).
+fn bash(script: &str, cwd: &Path, envs: &[(&str, &Path)]) -> std::process::Output {
+    let link = cwd.join("testdata");
+    if !link.exists() {
+        let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+        std::os::unix::fs::symlink(target, &link).unwrap();
+    }
     let mut cmd = Command::new("bash");
-    cmd.arg("-c")
-        .arg(script)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd.arg("-c").arg(script).current_dir(cwd);
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -52,7 +57,8 @@ fn quick_start_runs_as_written() {
     );
     let script = block.replace("cargo run --", env!("CARGO_BIN_EXE_certsd"));
     let tmp = tempfile::tempdir().unwrap();
-    let out = bash(&script, &[("TMPDIR", tmp.path())]);
+    let cwd = tempfile::tempdir().unwrap();
+    let out = bash(&script, cwd.path(), &[("TMPDIR", tmp.path())]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "quick start failed: {stderr}");
     let root = fs::read_dir(tmp.path())
@@ -86,8 +92,9 @@ fn every_console_example_runs() {
             };
             let tmp = tempfile::tempdir().unwrap();
             copy_example(tmp.path());
-            let script = command.replacen("certsd", env!("CARGO_BIN_EXE_certsd"), 1);
-            let out = bash(&script, &[("CERTSD_ROOT", tmp.path())]);
+            let cwd = tempfile::tempdir().unwrap();
+            let script = command.replace("certsd ", &format!("{} ", env!("CARGO_BIN_EXE_certsd")));
+            let out = bash(&script, cwd.path(), &[("CERTSD_ROOT", tmp.path())]);
             assert_eq!(
                 out.status.code(),
                 Some(expected),
