@@ -108,11 +108,7 @@ fn copy_for_backup(from: &Path, to: &Path) -> Result<()> {
 /// Replaces `path` with `bytes` atomically, keeping the old owner.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let dir = path.parent().context("no parent directory")?;
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(dir)
-        .with_context(|| format!("cannot create {}", dir.display()))?;
+    make_dirs(dir)?;
     let owner = fs::metadata(path).ok().map(|m| (m.uid(), m.gid()));
     let tmp = temp_name(path);
     let result = write_temp(&tmp, bytes, mode, owner).and_then(|()| {
@@ -133,12 +129,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
 pub fn write_group(files: &[(PathBuf, Vec<u8>, u32)]) -> Result<()> {
     let mut staged: Vec<(PathBuf, &Path)> = Vec::new();
     let result = files.iter().try_for_each(|(path, bytes, mode)| {
-        let dir = path.parent().context("no parent directory")?;
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        make_dirs(path.parent().context("no parent directory")?)?;
         let tmp = temp_name(path);
         staged.push((tmp.clone(), path));
         write_temp(&tmp, bytes, *mode, None)
@@ -159,6 +150,15 @@ pub fn write_group(files: &[(PathBuf, Vec<u8>, u32)]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Creates missing parent directories with mode 0755.
+fn make_dirs(dir: &Path) -> Result<()> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
 }
 
 fn temp_name(path: &Path) -> PathBuf {

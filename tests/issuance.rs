@@ -187,6 +187,36 @@ fn rerun_keeps_certificates_and_renew_replaces_only_the_server_cert() {
     assert_ne!(fs::read(dir.join("server.crt")).unwrap(), before);
 }
 
+/// A CA directory made by openssl: `genkey` (ending in `-out`) makes
+/// `ca.key`, then a self-signed `ca.crt` with the given basicConstraints.
+fn openssl_ca(parent: &Path, genkey: &[&str], basic_constraints: &str) -> std::path::PathBuf {
+    let ca_dir = parent.join("ca");
+    fs::create_dir(&ca_dir).unwrap();
+    let key = ca_dir.join("ca.key");
+    let mut args = genkey.to_vec();
+    args.push(key.to_str().unwrap());
+    openssl(&args);
+    let constraints = format!("basicConstraints={basic_constraints}");
+    openssl(&[
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        key.to_str().unwrap(),
+        "-subj",
+        "/CN=ops CA",
+        "-days",
+        "30",
+        "-addext",
+        &constraints,
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-out",
+        ca_dir.join("ca.crt").to_str().unwrap(),
+    ]);
+    ca_dir
+}
+
 #[test]
 fn ca_dir_signs_with_an_openssl_ca_in_every_key_form() {
     for (form, genkey) in [
@@ -205,29 +235,7 @@ fn ca_dir_signs_with_an_openssl_ca_in_every_key_form() {
         ("pkcs8", vec!["genpkey", "-algorithm", "ed25519", "-out"]),
     ] {
         let tmp = tempfile::tempdir().unwrap();
-        let ca_dir = tmp.path().join("ca");
-        fs::create_dir(&ca_dir).unwrap();
-        let key = ca_dir.join("ca.key");
-        let mut args = genkey.clone();
-        args.push(key.to_str().unwrap());
-        openssl(&args);
-        openssl(&[
-            "req",
-            "-x509",
-            "-new",
-            "-key",
-            key.to_str().unwrap(),
-            "-subj",
-            "/CN=ops CA",
-            "-days",
-            "30",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-            "-out",
-            ca_dir.join("ca.crt").to_str().unwrap(),
-        ]);
+        let ca_dir = openssl_ca(tmp.path(), &genkey, "critical,CA:TRUE");
         let root = tmp.path().join("root");
         fs::create_dir(&root).unwrap();
         ok(&certsd(
@@ -266,31 +274,8 @@ fn ca_dir_signs_with_an_openssl_ca_in_every_key_form() {
 #[test]
 fn a_ca_dir_that_is_not_a_ca_is_refused_and_nothing_is_written() {
     let tmp = tempfile::tempdir().unwrap();
-    let ca_dir = tmp.path().join("ca");
-    fs::create_dir(&ca_dir).unwrap();
-    let key = ca_dir.join("ca.key");
-    openssl(&[
-        "genpkey",
-        "-algorithm",
-        "ed25519",
-        "-out",
-        key.to_str().unwrap(),
-    ]);
-    openssl(&[
-        "req",
-        "-x509",
-        "-new",
-        "-key",
-        key.to_str().unwrap(),
-        "-subj",
-        "/CN=leaf",
-        "-days",
-        "30",
-        "-addext",
-        "basicConstraints=critical,CA:FALSE",
-        "-out",
-        ca_dir.join("ca.crt").to_str().unwrap(),
-    ]);
+    let genkey = ["genpkey", "-algorithm", "ed25519", "-out"];
+    let ca_dir = openssl_ca(tmp.path(), &genkey, "critical,CA:FALSE");
     let root = tmp.path().join("root");
     fs::create_dir(&root).unwrap();
     let out = certsd(
