@@ -26,6 +26,7 @@ pub struct Cli {
 
 /// Options accepted before or after the subcommand.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Read and write inside DIR as if it were / (paths written into files stay as the node sees them).
     #[arg(long, global = true, value_name = "DIR", env = "CERTSD_ROOT")]
