@@ -111,6 +111,19 @@ impl ContainerdConfig {
         &self.tls_configs
     }
 
+    /// The `imports` list: drop-in files containerd merges over this one.
+    pub fn imports(&self) -> Vec<String> {
+        self.doc
+            .get("imports")
+            .and_then(Item::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The original text unchanged.
     pub fn original(&self) -> &str {
         &self.original
@@ -118,7 +131,8 @@ impl ContainerdConfig {
 
     /// The file's text with `config_path = dir`; every other byte is kept.
     pub fn with_config_path(&self, dir: &str) -> String {
-        if self.config_path.as_deref() == Some(dir) {
+        let same = |p: &str| p.trim_end_matches('/') == dir.trim_end_matches('/');
+        if self.config_path.as_deref().is_some_and(same) {
             return self.original.clone();
         }
         let mut doc = self.doc.clone();

@@ -20,7 +20,7 @@ pub struct Existing {
 
 /// Reads a node path under `root`; `None` when it does not exist.
 pub fn read_existing(root: &Root, path: &NodePath) -> Result<Option<Existing>> {
-    let real = root.host_path(path);
+    let real = root.resolve(path)?;
     let meta = match fs::metadata(&real) {
         Ok(meta) => meta,
         Err(err) if err.kind() == ErrorKind::NotFound => return Ok(None),

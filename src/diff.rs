@@ -49,14 +49,40 @@ fn render_file(change: &FileChange) -> String {
     let before = String::from_utf8_lossy(change.before.as_deref().unwrap_or_default());
     let after = String::from_utf8_lossy(&change.after);
     let diff = TextDiff::from_lines(before.as_ref(), after.as_ref());
-    out.push_str(
-        &diff
-            .unified_diff()
-            .context_radius(3)
-            .header(&old, &new)
-            .to_string(),
-    );
+    let text = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(&old, &new)
+        .to_string();
+    for line in text.split_inclusive('\n') {
+        out.push_str(&redact(line));
+    }
     out
+}
+
+/// Keys whose values are credentials (registry auths in an old config.toml
+/// can sit within the diff's context lines).
+const SECRET_KEYS: [&str; 5] = [
+    "password",
+    "auth",
+    "identitytoken",
+    "token",
+    "registrytoken",
+];
+
+/// Hides the value of a `secret = ...` line; other lines pass unchanged.
+fn redact(line: &str) -> std::borrow::Cow<'_, str> {
+    let body = line.get(1..).unwrap_or_default();
+    let Some((key, _)) = body.split_once('=') else {
+        return line.into();
+    };
+    let name = key.trim().trim_matches(['"', '\'']).to_ascii_lowercase();
+    if line.starts_with("---") || line.starts_with("+++") || !SECRET_KEYS.contains(&name.as_str()) {
+        return line.into();
+    }
+    let ending = if line.ends_with('\n') { "\n" } else { "" };
+    let mark = line.get(..1).unwrap_or_default();
+    format!("{mark}{key}= \"(hidden by certsd)\"{ending}").into()
 }
 
 #[cfg(test)]
@@ -101,6 +127,21 @@ mod tests {
         assert_eq!(
             out,
             "--- a/etc/containerd/x\n+++ b/etc/containerd/x\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n"
+        );
+    }
+
+    #[test]
+    fn credentials_in_context_lines_are_hidden() {
+        let before = "[auths]\n  password = \"hunter2\"\n  username = \"u\"\nconfig_path = \"\"\n";
+        let after = before.replace("config_path = \"\"", "config_path = \"/d\"");
+        let out = render(&Plan {
+            files: vec![change(Some(before), &after, false)],
+            ..Plan::default()
+        });
+        assert!(!out.contains("hunter2"), "{out}");
+        assert!(
+            out.contains(" password = \"(hidden by certsd)\"") && out.contains("username = \"u\""),
+            "{out}"
         );
     }
 

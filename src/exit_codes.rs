@@ -57,9 +57,8 @@ pub fn clap_error(err: &clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     let _ = err.print();
     match err.kind() {
-        ErrorKind::DisplayHelp
-        | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => Code::Success.into(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Code::Success.into(),
+        // `certsd` alone prints help, but a script that ran it made a mistake.
         _ => Code::Usage.into(),
     }
 }

@@ -93,6 +93,28 @@ impl HostsFile {
             .unwrap_or_default()
     }
 
+    /// Trust settings (`ca`, `client`, `skip_verify`) this file has that `rendered`
+    /// no longer has, as `ca in [host."URL"]`: dropping one can break pulls.
+    pub fn removed_trust(&self, rendered: &str) -> Vec<String> {
+        let Ok(after) = rendered.parse::<DocumentMut>() else {
+            return Vec::new();
+        };
+        let mut gone = Vec::new();
+        for (place, table) in trust_tables(&self.doc) {
+            // A removed [host] table is reported on its own.
+            let after_tables = trust_tables(&after);
+            let Some((_, kept)) = after_tables.iter().find(|(p, _)| *p == place) else {
+                continue;
+            };
+            for key in ["ca", "client", "skip_verify"] {
+                if table.get(key).is_some() && kept.get(key).is_none() {
+                    gone.push(format!("{key} in {place}"));
+                }
+            }
+        }
+        gone
+    }
+
     /// The text with the managed fields set exactly as `spec` says.
     pub fn render(&self, spec: &HostsSpec) -> String {
         let mut doc = self.doc.clone();
@@ -113,6 +135,19 @@ impl Default for HostsFile {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// The top level and each `[host."URL"]` table, named for messages.
+fn trust_tables(doc: &DocumentMut) -> Vec<(String, &dyn TableLike)> {
+    let mut out: Vec<(String, &dyn TableLike)> = vec![("the top level".into(), doc.as_table())];
+    if let Some(hosts) = doc.get("host").and_then(Item::as_table_like) {
+        for (url, item) in hosts.iter() {
+            if let Some(t) = item.as_table_like() {
+                out.push((format!("[host.{url:?}]"), t));
+            }
+        }
+    }
+    out
 }
 
 /// `host` must be a table of tables; anything else would make us guess.
@@ -227,28 +262,36 @@ fn set_endpoints(root: &mut Table, endpoints: &[Endpoint]) {
 /// containerd tries host tables in the order they appear in the file, so
 /// when the kept tables are out of order they are renumbered.
 fn keep_file_order(hosts: &mut dyn TableLike, endpoints: &[Endpoint]) {
-    let positions: Vec<Option<isize>> = endpoints
+    let tables: Vec<Option<&Table>> = endpoints
         .iter()
-        .map(|e| {
-            hosts
-                .get(&e.url)
-                .and_then(Item::as_table)
-                .and_then(Table::position)
-        })
+        .map(|e| hosts.get(&e.url).and_then(Item::as_table))
         .collect();
+    // Dotted and implicit tables (`host."u".k = v`, or only `[host."u".header]`)
+    // have no line of their own: with several endpoints their order is not
+    // the file's, so they are turned into [host."URL"] tables.
+    let placeless = endpoints.len() > 1
+        && tables
+            .iter()
+            .flatten()
+            .any(|t| t.is_dotted() || t.is_implicit());
+    let positions: Vec<Option<isize>> =
+        tables.iter().map(|t| t.and_then(Table::position)).collect();
     let known: Vec<isize> = positions.iter().flatten().copied().collect();
     let in_order = known.windows(2).all(|w| w[0] < w[1]);
     let new_after_old = positions
         .iter()
         .skip_while(|p| p.is_some())
         .all(Option::is_none);
-    if in_order && new_after_old {
+    if in_order && new_after_old && !placeless {
         return;
     }
+    hosts.set_dotted(false);
     let base = known.iter().copied().min().unwrap_or(0);
     for (i, endpoint) in endpoints.iter().enumerate() {
         if let Some(table) = hosts.get_mut(&endpoint.url).and_then(Item::as_table_mut) {
             let pos = base + isize::try_from(i).unwrap_or(isize::MAX / 2) * 1000;
+            table.set_dotted(false);
+            table.set_implicit(false);
             table.set_position(Some(pos));
             if let Some(header) = table.get_mut("header").and_then(Item::as_table_mut) {
                 header.set_position(Some(pos + 1));

@@ -110,6 +110,25 @@ fn client_pairs_and_flags() {
 }
 
 #[test]
+fn implicit_and_dotted_host_tables_get_the_requested_order() {
+    let mut s = spec(&["https://m1", "https://m2"]);
+    s.endpoints[0].trust.headers = vec![("X".into(), vec!["1".into()])];
+    s.endpoints[1].trust.headers = vec![("X".into(), vec!["1".into()])];
+    for before in [
+        "server = \"https://r:5000\"\n[host.\"https://m2\".header]\nX = \"1\"\n[host.\"https://m1\".header]\nX = \"1\"\n",
+        "server = \"https://r:5000\"\nhost.\"https://m2\".dial_timeout = \"1s\"\nhost.\"https://m1\".dial_timeout = \"2s\"\n",
+    ] {
+        let once = parse(before).render(&s);
+        let (m1, m2) = (
+            once.find("[host.\"https://m1\"]"),
+            once.find("[host.\"https://m2\"]"),
+        );
+        assert!(m1.is_some() && m2.is_some() && m1 < m2, "{once}");
+        assert_eq!(parse(&once).render(&s), once, "not a fixed point");
+    }
+}
+
+#[test]
 fn broken_files_are_refused_with_a_place() {
     let file = Path::new("/x/hosts.toml");
     let err = HostsFile::parse(file, b"server = \n")

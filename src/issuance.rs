@@ -17,6 +17,7 @@ use crate::cert::{self, CaSigner, KeyType, San};
 use crate::current::file_change;
 use crate::paths::{NodePath, Root};
 use crate::plan::FileChange;
+use crate::trust_files;
 
 /// Where the CA comes from.
 #[derive(Clone)]
@@ -92,7 +93,7 @@ impl std::fmt::Debug for Issuance {
 }
 
 fn read_text(root: &Root, path: &NodePath) -> Result<Option<String>> {
-    match fs::read(root.host_path(path)) {
+    match fs::read(root.resolve(path)?) {
         Ok(bytes) => String::from_utf8(bytes)
             .map(Some)
             .with_context(|| format!("{path}: not a PEM text file")),
@@ -110,6 +111,8 @@ impl Issuance {
                 cert_pem,
                 key_pem,
             } => {
+                // ca.crt is copied to every node: refuse one that carries a key.
+                trust_files::check_ca(&dir.join("ca.crt"), cert_pem.as_bytes())?;
                 CaSigner::from_pem(cert_pem, key_pem, dir)?;
                 (Some(cert_pem.clone()), Some(key_pem.clone()), None)
             }
@@ -144,6 +147,24 @@ impl Issuance {
     /// Whether `apply` will generate anything.
     pub fn generates(&self) -> bool {
         self.new_ca.is_some() || self.new_server.is_some()
+    }
+
+    /// Keys that stay: re-asserted at mode 0600 in case something loosened them.
+    pub fn kept_keys(&self, root: &Root) -> Result<Vec<FileChange>> {
+        let mut keep = Vec::new();
+        if self.new_server.is_none() {
+            keep.push(self.path("server.key"));
+        }
+        if self.new_ca.is_none() && matches!(self.request.ca, CaSource::Managed) {
+            keep.push(self.path("ca.key"));
+        }
+        let mut changes = Vec::new();
+        for path in keep {
+            if let Some(existing) = crate::current::read_existing(root, &path)? {
+                changes.push(file_change(root, &path, existing.bytes, 0o600, true)?);
+            }
+        }
+        Ok(changes)
     }
 
     /// The certificates to create, for display.
@@ -280,6 +301,7 @@ fn managed_ca(root: &Root, request: &CertRequest) -> Result<CaState> {
     match (read_text(root, &cert_path)?, read_text(root, &key_path)?) {
         (None, None) => Ok((None, None, Some("new".into()))),
         (Some(cert_pem), Some(key_pem)) => {
+            trust_files::check_ca(cert_path.as_path(), cert_pem.as_bytes())?;
             let info = cert::inspect_pem(&cert_pem).with_context(|| cert_path.to_string())?;
             let days_left = info.first().map_or(0, cert::CertInfo::days_left);
             if days_left <= i64::from(request.renew_before) {

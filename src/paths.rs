@@ -4,6 +4,7 @@
 //! node will see it at run time. `--root` only changes where certsd itself
 //! reads and writes, which matters for image builds and for tests.
 
+use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::Result;
@@ -28,10 +29,55 @@ impl Root {
         &self.0
     }
 
-    /// Where a node path lives on this machine.
+    /// Where a node path lives on this machine, without following links.
     pub fn host_path(&self, node: &NodePath) -> PathBuf {
         let relative = node.0.strip_prefix("/").unwrap_or(&node.0);
         self.0.join(relative)
+    }
+
+    /// Where a node path really is: symlinks are followed as the node would
+    /// follow them, with absolute targets taken inside the root and `..`
+    /// never climbing above it (as in a chroot). Reading and writing both go
+    /// through this, so a symlinked config.toml is read and written at the
+    /// same place, and nothing lands outside `--root`. Parts that do not
+    /// exist yet are kept as they are.
+    pub fn resolve(&self, node: &NodePath) -> anyhow::Result<PathBuf> {
+        let mut todo: Vec<OsString> = Vec::new();
+        push_parts(&mut todo, &node.0);
+        let mut done = PathBuf::new();
+        let mut links = 0;
+        while let Some(part) = todo.pop() {
+            if part == ".." {
+                done.pop();
+                continue;
+            }
+            let candidate = self.0.join(&done).join(&part);
+            match std::fs::read_link(&candidate) {
+                Ok(target) => {
+                    links += 1;
+                    if links > 40 {
+                        anyhow::bail!("{node}: too many levels of symbolic links");
+                    }
+                    if target.is_absolute() {
+                        done = PathBuf::new();
+                    }
+                    push_parts(&mut todo, &target);
+                }
+                Err(_) => done.push(part),
+            }
+        }
+        Ok(self.0.join(done))
+    }
+}
+
+/// Queues a path's parts so that `pop` yields them first to last.
+fn push_parts(todo: &mut Vec<OsString>, path: &Path) {
+    for part in path.components().rev() {
+        match part {
+            Component::Normal(name) => todo.push(name.to_os_string()),
+            Component::ParentDir => todo.push("..".into()),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
     }
 }
 
@@ -42,6 +88,12 @@ pub struct NodePath(PathBuf);
 impl NodePath {
     /// Validates a path given on the command line or found in a config.
     pub fn parse(flag: &str, raw: &Path) -> Result<NodePath> {
+        if raw.to_str().is_none() {
+            return Err(usage(format!(
+                "{flag} {}: the path is not UTF-8, and TOML files can only hold UTF-8 paths",
+                raw.display()
+            )));
+        }
         if !raw.is_absolute() {
             let example = if flag == "--config" {
                 "/etc/containerd/config.toml"
@@ -122,6 +174,33 @@ mod tests {
         );
         assert!(!root.is_system());
         assert!(Root::new(PathBuf::from("/")).is_system());
+    }
+
+    #[test]
+    fn links_resolve_inside_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path().to_path_buf());
+        std::fs::create_dir_all(dir.path().join("etc/containerd")).unwrap();
+        std::fs::create_dir_all(dir.path().join("srv")).unwrap();
+        let link =
+            |to: &str, at: &str| std::os::unix::fs::symlink(to, dir.path().join(at)).unwrap();
+        link("/srv/real.toml", "etc/containerd/config.toml");
+        link("../../../../../../tmp/elsewhere", "etc/containerd/certs.d");
+        link("loop", "etc/loop");
+        let at = |p: &str| root.resolve(&NodePath::fixed(p)).unwrap();
+        assert_eq!(
+            at("/etc/containerd/config.toml"),
+            dir.path().join("srv/real.toml")
+        );
+        assert_eq!(
+            at("/etc/containerd/certs.d/r/hosts.toml"),
+            dir.path().join("tmp/elsewhere/r/hosts.toml")
+        );
+        assert_eq!(
+            at("/etc/containerd/new.toml"),
+            dir.path().join("etc/containerd/new.toml")
+        );
+        assert!(root.resolve(&NodePath::fixed("/etc/loop")).is_err());
     }
 
     #[test]

@@ -30,6 +30,16 @@ pub fn plan(settings: &Settings, request: Option<&HostRequest>) -> Result<Plan> 
         plan.warnings.push(warning);
     }
     refuse_conflicts(settings, &config, target.as_ref())?;
+    let imports = config.imports();
+    if !imports.is_empty() {
+        plan.warnings.push(format!(
+            "{} imports {}: containerd merges those files over this one, and one that sets the CRI \
+             plugin's table can replace config_path or add registry.mirrors; after the restart, \
+             check `containerd config dump | grep config_path`",
+            settings.config,
+            imports.join(", ")
+        ));
+    }
     let certs_dir = certs_dir(settings, &config, &mut plan.warnings)?;
     plan.files
         .push(config_change(settings, &config, existing, &certs_dir));
@@ -184,6 +194,7 @@ fn host_changes(
                 .push(file_change(root, &trust_copy, bytes, 0o644, false)?);
         }
         ca.insert(0, trust_copy.as_str().to_string());
+        plan.files.extend(issuance.kept_keys(root)?);
         plan.issuance = Some(issuance);
     }
     let trust = EndpointTrust {
@@ -210,7 +221,13 @@ fn host_changes(
             ));
         }
     }
-    let after = file.render(&spec).into_bytes();
+    let rendered = file.render(&spec);
+    for what in file.removed_trust(&rendered) {
+        plan.warnings.push(format!(
+            "{hosts_path}: removing {what}, which this run does not ask for (pass it again to keep it)"
+        ));
+    }
+    let after = rendered.into_bytes();
     plan.files
         .push(FileChange::new(hosts_path, existing, after, 0o644));
     Ok(())

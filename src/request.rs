@@ -79,9 +79,14 @@ impl HostRequest {
         let client = client_pair(args, &mut warnings)?;
         check_names(&ca, client.as_ref())?;
         let cert = cert_request(args, &host)?;
-        if cert.is_some() && ca.iter().any(|f| f.name == ISSUED_CA_NAME) {
+        let copied = ca.iter().chain(client.iter().flat_map(|(c, k)| [c, k]));
+        if let Some(file) = copied
+            .filter(|_| cert.is_some())
+            .find(|f| f.name == ISSUED_CA_NAME)
+        {
             bail!(usage(format!(
-                "--ca {ISSUED_CA_NAME}: that name is taken by the CA of --self-signed/--ca-dir; rename the file"
+                "{}: the name {ISSUED_CA_NAME} is taken by the CA of --self-signed/--ca-dir in certs.d/HOST/; rename the file",
+                file.source.display()
             )));
         }
         if args.skip_verify && !ca.is_empty() {
@@ -118,6 +123,13 @@ impl HostRequest {
 fn cert_request(args: &TrustArgs, host: &RegistryHost) -> Result<Option<CertRequest>> {
     if !args.self_signed && args.ca_dir.is_none() {
         return Ok(None);
+    }
+    if args.renew_before >= crate::cert::LEAF_DAYS {
+        bail!(usage(format!(
+            "--renew-before {}: must be less than a server certificate's life ({} days), or every run would make a new one",
+            args.renew_before,
+            crate::cert::LEAF_DAYS
+        )));
     }
     let mut sans =
         vec![San::parse(host.name()).map_err(|e| usage(format!("--host {}: {e}", host.as_str())))?];

@@ -46,10 +46,10 @@ impl Settings {
             .map(|p| NodePath::parse("--certs-dir", p))
             .transpose()?;
         if let Some(dir) = &certs_dir
-            && (dir.as_str().contains(':') || dir.as_path().to_str().is_none())
+            && (dir.as_str().contains(':') || dir.as_str() == "/")
         {
             bail!(usage(format!(
-                "--certs-dir {dir}: give one directory (no `:` lists, UTF-8 only)"
+                "--certs-dir {dir}: give one directory of its own (not /, no `:` lists)"
             )));
         }
         let containerd = match &global.containerd_version {

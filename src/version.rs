@@ -29,7 +29,7 @@ impl FromStr for ContainerdVersion {
         let end = s
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(s.len());
-        let mut parts = s[..end].split('.').filter(|p| !p.is_empty());
+        let mut parts = s[..end].split('.');
         let mut next = || parts.next().map(str::parse::<u32>).transpose();
         match (next(), next(), next()) {
             (Ok(Some(major)), Ok(Some(minor)), Ok(patch)) if major > 0 => Ok(ContainerdVersion {
@@ -176,6 +176,7 @@ mod tests {
         assert!("x".parse::<ContainerdVersion>().is_err());
         assert!("0.1".parse::<ContainerdVersion>().is_err());
         assert!("2".parse::<ContainerdVersion>().is_err());
+        assert!("1..7".parse::<ContainerdVersion>().is_err());
     }
 
     #[test]

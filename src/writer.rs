@@ -54,10 +54,10 @@ pub fn apply(root: &Root, plan: &Plan) -> Result<Outcome> {
     let mut order: Vec<_> = plan.files.iter().filter(|f| f.changes()).collect();
     order.sort_by_key(|f| f.needs_restart);
     for change in order {
-        let real = follow_links(root, &root.host_path(&change.path));
+        let real = root.resolve(&change.path)?;
         if change.backup && change.before.is_some() {
-            let backup = backup_path(&change.path);
-            copy_for_backup(&real, &root.host_path(&backup))?;
+            let backup = free_backup_path(root, &change.path)?;
+            copy_for_backup(&real, &root.resolve(&backup)?)?;
             outcome.backups.push(backup);
         }
         write_atomic(&real, &change.after, change.mode)
@@ -65,25 +65,6 @@ pub fn apply(root: &Root, plan: &Plan) -> Result<Outcome> {
         outcome.written.push(change.path.clone());
     }
     Ok(outcome)
-}
-
-/// Where a write really lands: a symlinked config.toml (common when a config
-/// management tool owns the real file) is written through, not replaced by a
-/// plain file. Absolute link targets are taken inside `root`.
-fn follow_links(root: &Root, path: &Path) -> PathBuf {
-    let mut path = path.to_path_buf();
-    for _ in 0..8 {
-        let Ok(target) = fs::read_link(&path) else {
-            return path;
-        };
-        path = if target.is_absolute() {
-            root.dir().join(target.strip_prefix("/").unwrap_or(&target))
-        } else {
-            path.parent()
-                .map_or(target.clone(), |dir| dir.join(&target))
-        };
-    }
-    path
 }
 
 /// `config.toml.certsd-backup-20261123T154500Z`
@@ -96,6 +77,24 @@ fn backup_path(path: &NodePath) -> NodePath {
     path.parent()
         .unwrap_or_else(|| NodePath::fixed("/"))
         .join(&name)
+}
+
+/// A backup name no earlier backup uses: two runs in one second (a script
+/// applying twice) must not overwrite the first, older backup.
+fn free_backup_path(root: &Root, path: &NodePath) -> Result<NodePath> {
+    let first = backup_path(path);
+    let mut candidate = first.clone();
+    for n in 2.. {
+        if !root.resolve(&candidate)?.exists() {
+            break;
+        }
+        let name = format!("{}-{n}", first.file_name());
+        candidate = first
+            .parent()
+            .unwrap_or_else(|| NodePath::fixed("/"))
+            .join(&name);
+    }
+    Ok(candidate)
 }
 
 fn copy_for_backup(from: &Path, to: &Path) -> Result<()> {
@@ -214,22 +213,6 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), b"two");
         let leftovers: Vec<_> = fs::read_dir(dir.path().join("a/b")).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temp file may remain");
-    }
-
-    #[test]
-    fn writes_go_through_symlinks() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = Root::new(dir.path().to_path_buf());
-        fs::create_dir_all(dir.path().join("etc/containerd")).unwrap();
-        fs::create_dir_all(dir.path().join("srv")).unwrap();
-        fs::write(dir.path().join("srv/real.toml"), "old").unwrap();
-        std::os::unix::fs::symlink(
-            "/srv/real.toml",
-            dir.path().join("etc/containerd/config.toml"),
-        )
-        .unwrap();
-        let target = follow_links(&root, &dir.path().join("etc/containerd/config.toml"));
-        assert_eq!(target, dir.path().join("srv/real.toml"));
     }
 
     #[test]

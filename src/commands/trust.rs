@@ -1,11 +1,11 @@
 //! `certsd plan` and `certsd apply`: the same plan, printed, and for apply written.
 
-use std::io::{self, Write};
+use std::io;
 
 use anyhow::Result;
 
 use crate::cli::{OutputFormat, TrustArgs};
-use crate::exit_codes::Code;
+use crate::exit_codes::{Code, is_broken_pipe};
 use crate::planner;
 use crate::report;
 use crate::settings::Settings;
@@ -16,8 +16,14 @@ pub fn plan(settings: &Settings, trust: &TrustArgs, detailed_exitcode: bool) -> 
     let request = settings.host_request(trust)?;
     let plan = planner::plan(settings, request.as_ref())?;
     let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
-    report::print_plan(&plan, None, settings.output, &mut out, &mut err)?;
-    report::summarize_plan(&plan, settings.output, &mut err)?;
+    shown(report::print_plan(
+        &plan,
+        None,
+        settings.output,
+        &mut out,
+        &mut err,
+    ))?;
+    shown(report::summarize_plan(&plan, settings.output, &mut err))?;
     Ok(if detailed_exitcode && plan.changed() {
         Code::ChangesPending
     } else {
@@ -37,13 +43,38 @@ pub fn apply(settings: &Settings, trust: &TrustArgs) -> Result<Code> {
     let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
     // Text: show the diff before writing, so a failed write still shows what was meant.
     if settings.output == OutputFormat::Text {
-        report::print_plan(&plan, None, settings.output, &mut out, &mut err)?;
+        shown(report::print_plan(
+            &plan,
+            None,
+            settings.output,
+            &mut out,
+            &mut err,
+        ))?;
     }
     let outcome = writer::apply(&settings.root, &plan)?;
     if settings.output == OutputFormat::Json {
-        report::print_plan(&plan, Some(&outcome), settings.output, &mut out, &mut err)?;
+        shown(report::print_plan(
+            &plan,
+            Some(&outcome),
+            settings.output,
+            &mut out,
+            &mut err,
+        ))?;
     }
-    report::summarize_apply(&plan, &outcome, settings.output, &mut err)?;
-    err.flush()?;
+    shown(report::summarize_apply(
+        &plan,
+        &outcome,
+        settings.output,
+        &mut err,
+    ))?;
     Ok(Code::Success)
+}
+
+/// A reader that went away (`certsd apply | head`) must not stop the run:
+/// apply still writes and plan still reports its exit code.
+fn shown(printed: Result<()>) -> Result<()> {
+    match printed {
+        Err(err) if is_broken_pipe(&err) => Ok(()),
+        other => other,
+    }
 }
