@@ -8,8 +8,10 @@
 use std::path::Path;
 
 use anyhow::{Result, anyhow, bail};
-use rcgen::{KeyPair, PublicKeyData};
+use rcgen::KeyPair;
 use x509_parser::pem::Pem;
+
+use crate::cert;
 use x509_parser::prelude::X509Certificate;
 
 /// Decoded PEM blocks of a file; errors name the file.
@@ -117,7 +119,7 @@ pub fn check_client_pair(
     let certs = certificates(cert_file, &cert_blocks)?;
     let leaf = &certs[0];
     let key_pair = load_key(key_file, key)?;
-    if key_pair.der_bytes() != leaf.public_key().subject_public_key.data.as_ref() {
+    if !cert::matches_public_key(&key_pair, &leaf.public_key().subject_public_key.data) {
         bail!(
             "{} and {} do not match: the key is not the one the certificate was issued for; \
              give the key made together with this certificate",
@@ -155,22 +157,12 @@ fn load_key(file: &Path, bytes: &[u8]) -> Result<KeyPair> {
         );
     }
     let text = std::str::from_utf8(bytes).map_err(|_| anyhow!("{}: not text", file.display()))?;
-    let one = pem_block_text(text, &key.label).unwrap_or(text);
-    KeyPair::from_pem(one).map_err(|err| {
+    cert::load_private_key(text).map_err(|err| {
         anyhow!(
             "{}: the private key cannot be read ({err}); give a PKCS#8, EC or RSA key in PEM",
             file.display()
         )
     })
-}
-
-/// The text of the first PEM block with this label (rcgen parses one block).
-fn pem_block_text<'a>(text: &'a str, label: &str) -> Option<&'a str> {
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let start = text.find(&begin)?;
-    let stop = text[start..].find(&end)? + start + end.len();
-    Some(&text[start..stop])
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use rcgen::KeyPair;
 
 pub use ca::CaSigner;
 pub use inspect::{CertInfo, inspect_der, inspect_pem};
-pub use keys::KeyType;
+pub use keys::{KeyType, load_private_key, matches_public_key};
 pub use names::San;
 
 use profile::LeafRole;
