@@ -1,47 +1,54 @@
 //! certsd: make containerd trust private registries.
 //!
-//! The shape: `cli` (clap types) → `settings` and `request` (validated) →
-//! `planner`, the pure core, computes a `plan::Plan` of file changes from the
-//! files as they are → `diff`/`report` render it → `writer` (the only module
-//! that writes) applies it. One module per file format: `containerd_config`,
-//! `hosts_toml`, `trust_files` (PEM inputs).
+//! The shape, top to bottom: `cli` (clap types) hands plain inputs to
+//! `settings` (validated, clap-free) → `node` reads the node once (paths
+//! under `--root`, config.toml, the installed containerd) → `core`, the pure
+//! part, computes a `Plan` of file writes and deletes → `render` shows it →
+//! `writer`, the only module that writes, applies it. `formats` holds one
+//! module per file format; `cert` all of X.509. `commands` is the glue.
 
-pub mod cert;
+mod cert;
 pub mod cli;
-pub mod commands;
-pub mod containerd_config;
-pub mod current;
-pub mod diff;
+mod commands;
+mod core;
 pub mod exit_codes;
-pub mod host;
-pub mod hosts_toml;
-pub mod issuance;
-pub mod paths;
-pub mod plan;
-pub mod planner;
-pub mod report;
-pub mod request;
-pub mod settings;
-pub mod templates;
-pub mod toml_util;
-pub mod trust_files;
-pub mod version;
-pub mod writer;
+mod formats;
+mod node;
+mod render;
+mod settings;
+mod version;
+mod writer;
 
 use cli::Command;
+use commands::trust::TrustRun;
 use exit_codes::Code;
+use settings::{Origin, Settings};
 
 /// Runs one parsed command line.
 pub fn run(cli: &cli::Cli) -> anyhow::Result<Code> {
+    let origin = Origin::CommandLine(cli::flag_name);
+    let global = cli.global.input();
     match &cli.command {
         Command::Plan(args) => {
-            let settings = settings::Settings::from_cli(&cli.global)?;
-            commands::trust::plan(&settings, &args.trust, args.detailed_exitcode)
+            let settings = Settings::new(&global, &origin)?;
+            let registries = args.trust.registries();
+            let run = TrustRun {
+                settings: &settings,
+                registries: &registries,
+                origin: &origin,
+            };
+            commands::trust::plan(&run, args.detailed_exitcode)
         }
         Command::Apply(args) => {
-            let settings = settings::Settings::from_cli(&cli.global)?;
-            commands::trust::apply(&settings, &args.trust)
+            let settings = Settings::new(&global, &origin)?;
+            let registries = args.trust.registries();
+            let run = TrustRun {
+                settings: &settings,
+                registries: &registries,
+                origin: &origin,
+            };
+            commands::trust::apply(&run)
         }
-        Command::Cert(c) => commands::cert::run(&cli.global, c),
+        Command::Cert(c) => commands::cert::run(&c.job(), global.output, &origin),
     }
 }

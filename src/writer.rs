@@ -1,10 +1,15 @@
 //! The one module that writes to disk.
 //!
-//! Every file is replaced atomically: a temporary file in the same directory,
-//! the mode (and the old owner) set, fsync, rename over the target, fsync the
-//! directory. A crash leaves the old file or the new one, never half of one.
-//! config.toml gets a backup copy before it changes. Concurrent runs (Ansible
-//! and cloud-init on one node) are serialised by an advisory lock.
+//! A plan is written as one group: every new file is first written to a
+//! temporary file in its own directory (mode and old owner set, fsync), and
+//! only when all of them are ready are they renamed over their targets, each
+//! directory synced after. A failure while staging (disk full, permissions)
+//! leaves every target as it was; a crash leaves each file old or new, never
+//! half of one. Deletes are renames away from the name, then an unlink.
+//! config.toml gets a backup copy before it changes, and is renamed last so
+//! the old config stays in force until everything it points at is there.
+//! Concurrent runs (Ansible and cloud-init on one node) are serialised by an
+//! advisory lock.
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::Write;
@@ -13,12 +18,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::paths::{NodePath, Root};
-use crate::plan::Plan;
+use crate::core::plan::{FileChange, Op, Plan};
+use crate::node::{NodePath, Root};
 
 /// What `apply` wrote.
 #[derive(Debug, Default)]
 pub struct Outcome {
+    /// Files written or deleted, as node paths.
     pub written: Vec<NodePath>,
     /// Backups made, as node paths.
     pub backups: Vec<NodePath>,
@@ -47,24 +53,91 @@ pub fn lock(root: &Root, path: &NodePath) -> Result<Lock> {
     Ok(Lock { _dir: handle })
 }
 
-/// Writes every changing file of the plan; files containerd reads only at
-/// start (config.toml) go last, so a failure leaves the old config in force.
+/// A file ready to be renamed into place.
+struct Staged<'a> {
+    change: &'a FileChange,
+    real: PathBuf,
+    /// The temporary file (`None` for a delete).
+    tmp: Option<PathBuf>,
+}
+
+/// Writes every changing file of the plan as one group (see the module doc).
 pub fn apply(root: &Root, plan: &Plan) -> Result<Outcome> {
-    let mut outcome = Outcome::default();
-    let mut order: Vec<_> = plan.files.iter().filter(|f| f.changes()).collect();
+    let mut order: Vec<&FileChange> = plan.files.iter().filter(|f| f.changes()).collect();
     order.sort_by_key(|f| f.needs_restart);
-    for change in order {
-        let real = root.resolve(&change.path)?;
-        if change.backup && change.before.is_some() {
-            let backup = free_backup_path(root, &change.path)?;
-            copy_for_backup(&real, &root.resolve(&backup)?)?;
+    let staged = stage(root, &order)?;
+    let mut outcome = Outcome::default();
+    for file in &staged {
+        if file.change.backup && file.change.before.is_some() {
+            let backup = free_backup_path(root, &file.change.path)?;
+            copy_for_backup(&file.real, &root.resolve(&backup)?)?;
             outcome.backups.push(backup);
         }
-        write_atomic(&real, &change.after, change.mode)
-            .with_context(|| format!("{}: cannot write", change.path))?;
-        outcome.written.push(change.path.clone());
+    }
+    for file in &staged {
+        commit(file).with_context(|| format!("{}: cannot write", file.change.path))?;
+        outcome.written.push(file.change.path.clone());
     }
     Ok(outcome)
+}
+
+/// Writes the temporary files; on any failure removes the ones made.
+fn stage<'a>(root: &Root, order: &[&'a FileChange]) -> Result<Vec<Staged<'a>>> {
+    let mut staged: Vec<Staged<'a>> = Vec::new();
+    let result = order.iter().try_for_each(|change| {
+        let real = root.resolve(&change.path)?;
+        let tmp = match &change.op {
+            Op::Write { after, mode } => Some(
+                stage_one(&real, after, *mode)
+                    .with_context(|| format!("{}: cannot write", change.path))?,
+            ),
+            Op::Delete => None,
+        };
+        staged.push(Staged { change, real, tmp });
+        Ok(())
+    });
+    if let Err(err) = result {
+        for file in &staged {
+            if let Some(tmp) = &file.tmp {
+                let _ = fs::remove_file(tmp);
+            }
+        }
+        return Err(err);
+    }
+    Ok(staged)
+}
+
+fn stage_one(path: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf> {
+    let dir = path.parent().context("no parent directory")?;
+    make_dirs(dir)?;
+    let owner = fs::metadata(path).ok().map(|m| (m.uid(), m.gid()));
+    let tmp = temp_name(path);
+    if let Err(err) = write_temp(&tmp, bytes, mode, owner) {
+        let _ = fs::remove_file(&tmp);
+        return Err(err);
+    }
+    Ok(tmp)
+}
+
+/// Renames a staged file into place (or removes a deleted one) and syncs its directory.
+fn commit(file: &Staged<'_>) -> Result<()> {
+    let dir = file.real.parent().context("no parent directory")?;
+    match &file.tmp {
+        Some(tmp) => fs::rename(tmp, &file.real)
+            .with_context(|| format!("cannot rename into {}", file.real.display()))?,
+        None => remove_atomic(&file.real)?,
+    }
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync {}", dir.display()))
+}
+
+/// Moves the file away from its name in one step, then unlinks it: a
+/// crash leaves the name either holding the old file or gone.
+fn remove_atomic(path: &Path) -> Result<()> {
+    let tmp = temp_name(path);
+    fs::rename(path, &tmp).with_context(|| format!("cannot remove {}", path.display()))?;
+    fs::remove_file(&tmp).with_context(|| format!("cannot remove {}", tmp.display()))
 }
 
 /// `config.toml.certsd-backup-20261123T154500Z`
@@ -105,50 +178,16 @@ fn copy_for_backup(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// Replaces `path` with `bytes` atomically, keeping the old owner.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let tmp = stage_one(path, bytes, mode)?;
     let dir = path.parent().context("no parent directory")?;
-    make_dirs(dir)?;
-    let owner = fs::metadata(path).ok().map(|m| (m.uid(), m.gid()));
-    let tmp = temp_name(path);
-    let result = write_temp(&tmp, bytes, mode, owner).and_then(|()| {
-        fs::rename(&tmp, path).with_context(|| format!("cannot rename into {}", path.display()))
-    });
-    if result.is_err() {
+    if let Err(err) = fs::rename(&tmp, path) {
         let _ = fs::remove_file(&tmp);
+        return Err(err).with_context(|| format!("cannot rename into {}", path.display()));
     }
-    result?;
     File::open(dir)
         .and_then(|d| d.sync_all())
         .with_context(|| format!("cannot sync {}", dir.display()))
-}
-
-/// Writes several new files as one step: every temporary file is written and
-/// synced before the first rename, so a failure (disk full, permissions)
-/// leaves none of them half-made; a certificate never lands without its key.
-pub fn write_group(files: &[(PathBuf, Vec<u8>, u32)]) -> Result<()> {
-    let mut staged: Vec<(PathBuf, &Path)> = Vec::new();
-    let result = files.iter().try_for_each(|(path, bytes, mode)| {
-        make_dirs(path.parent().context("no parent directory")?)?;
-        let tmp = temp_name(path);
-        staged.push((tmp.clone(), path));
-        write_temp(&tmp, bytes, *mode, None)
-            .with_context(|| format!("{}: cannot write", path.display()))
-    });
-    if result.is_err() {
-        for (tmp, _) in &staged {
-            let _ = fs::remove_file(tmp);
-        }
-        return result;
-    }
-    for (tmp, path) in &staged {
-        fs::rename(tmp, path).with_context(|| format!("cannot rename into {}", path.display()))?;
-        if let Some(dir) = path.parent() {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .with_context(|| format!("cannot sync {}", dir.display()))?;
-        }
-    }
-    Ok(())
 }
 
 /// Creates missing parent directories with mode 0755.
@@ -215,30 +254,39 @@ mod tests {
         assert_eq!(leftovers.len(), 1, "no temp file may remain");
     }
 
+    fn plan_of(changes: Vec<FileChange>) -> Plan {
+        Plan {
+            files: changes,
+            ..Plan::default()
+        }
+    }
+
+    fn new_file(path: &str, bytes: &str, mode: u32) -> FileChange {
+        FileChange::write(NodePath::fixed(path), None, bytes.as_bytes().to_vec(), mode)
+    }
+
     #[test]
-    fn a_group_is_written_whole_or_not_at_all() {
+    fn a_plan_is_written_whole_or_not_at_all() {
         let dir = tempfile::tempdir().unwrap();
-        let ok = vec![
-            (dir.path().join("x/a.crt"), b"cert".to_vec(), 0o644),
-            (dir.path().join("x/a.key"), b"key".to_vec(), 0o600),
-        ];
-        write_group(&ok).unwrap();
+        let root = Root::new(dir.path().to_path_buf());
+        let ok = plan_of(vec![
+            new_file("/x/a.crt", "cert", 0o644),
+            new_file("/x/a.key", "key", 0o600),
+        ]);
+        apply(&root, &ok).unwrap();
         assert_eq!(fs::read(dir.path().join("x/a.key")).unwrap(), b"key");
-        assert_eq!(
-            fs::metadata(dir.path().join("x/a.key"))
-                .unwrap()
-                .permissions()
-                .mode()
-                & 0o777,
-            0o600
-        );
+        let mode = fs::metadata(dir.path().join("x/a.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
         // The second target's directory cannot be made (a file is in the way).
         fs::write(dir.path().join("blocker"), "").unwrap();
-        let bad = vec![
-            (dir.path().join("y/b.crt"), b"cert".to_vec(), 0o644),
-            (dir.path().join("blocker/b.key"), b"key".to_vec(), 0o600),
-        ];
-        assert!(write_group(&bad).is_err());
+        let bad = plan_of(vec![
+            new_file("/y/b.crt", "cert", 0o644),
+            new_file("/blocker/b.key", "key", 0o600),
+        ]);
+        assert!(apply(&root, &bad).is_err());
         assert!(
             !dir.path().join("y/b.crt").exists(),
             "half of a group was written"
@@ -248,6 +296,29 @@ mod tests {
             0,
             "a temp file was left"
         );
+    }
+
+    #[test]
+    fn a_delete_removes_the_file_and_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path().to_path_buf());
+        fs::create_dir_all(dir.path().join("d")).unwrap();
+        fs::write(dir.path().join("d/hosts.toml"), "old").unwrap();
+        fs::write(dir.path().join("d/keep"), "other").unwrap();
+        let before = crate::node::read_existing(&root, &NodePath::fixed("/d/hosts.toml"))
+            .unwrap()
+            .unwrap();
+        let plan = plan_of(vec![FileChange::delete(
+            NodePath::fixed("/d/hosts.toml"),
+            before,
+        )]);
+        let outcome = apply(&root, &plan).unwrap();
+        assert_eq!(outcome.written, vec![NodePath::fixed("/d/hosts.toml")]);
+        let left: Vec<_> = fs::read_dir(dir.path().join("d"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(left, ["keep"], "the file or a temp copy of it remains");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use anyhow::{Result, anyhow, bail};
 use rcgen::KeyPair;
 
 pub use ca::CaSigner;
-pub use inspect::{CertInfo, inspect_der, inspect_pem};
+pub use inspect::{CertInfo, inspect_pem};
 pub use keys::{KeyType, load_private_key, matches_public_key};
 pub use names::San;
 
@@ -32,8 +32,6 @@ pub const LEAF_DAYS: u32 = 365;
 /// The longest validity accepted, in days (about 100 years): anything longer
 /// is a typo, and past 9999 the dates cannot be encoded.
 pub const MAX_DAYS: u32 = 36500;
-/// The CA common name when `--name` is not given.
-pub const DEFAULT_CA_NAME: &str = "certsd CA";
 
 /// A certificate and its private key, both PEM. The key is PKCS#8.
 #[derive(Clone)]
@@ -56,7 +54,7 @@ impl std::fmt::Debug for Issued {
 /// Checks a validity period: 1 to [`MAX_DAYS`].
 pub fn check_days(days: u32) -> Result<()> {
     if days == 0 || days > MAX_DAYS {
-        bail!("--days must be between 1 and {MAX_DAYS}, not {days}");
+        bail!("a validity must be between 1 and {MAX_DAYS} days, not {days}");
     }
     Ok(())
 }

@@ -1,12 +1,15 @@
 //! The command line as clap sees it, and nothing else.
 //!
-//! These types mirror what the user typed. `settings.rs` turns them into
-//! validated settings; the core never sees a clap type.
+//! These types mirror what the user typed. `input.rs` hands them on as the
+//! plain inputs `settings` validates; nothing past this module sees a clap type.
 
 // Doc comments here are clap's help text, shown as typed: no Markdown backticks.
 #![allow(clippy::doc_markdown)]
 
 pub mod cert;
+mod input;
+
+pub use input::flag_name;
 
 use std::path::PathBuf;
 

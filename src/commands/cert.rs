@@ -1,6 +1,6 @@
-//! `certsd cert ca|server|client|inspect`: turns the clap arguments into
-//! validated settings, calls the pure `crate::cert` library, and writes the
-//! results (all-or-nothing) or prints what certificates hold.
+//! `certsd cert ca|server|client|inspect`: validates the options, calls the
+//! pure `crate::cert` library, and writes the results through the same plan
+//! and writer as `apply` (all or nothing), or prints what certificates hold.
 //!
 //! Paths are used as given: `--root` does not apply to `--out`/`--ca-dir`,
 //! which name files on the machine certsd runs on.
@@ -12,127 +12,142 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use crate::cert::{self, CaSigner, CertInfo, Issued, KeyType, San};
-use crate::cli::cert::{CaArgs, CertCommand, ClientArgs, InspectArgs, IssueArgs, ServerArgs};
-use crate::cli::{GlobalArgs, OutputFormat};
+use crate::cert::{self, CaSigner, CertInfo, Issued, San};
+use crate::core::plan::{FileChange, Plan};
 use crate::exit_codes::{Code, usage};
+use crate::node::{NodePath, Root, read_existing};
+use crate::settings::{CertJob, Field, IssueSettings, Origin, Output};
 use crate::writer;
 
 const KEY_MODE: u32 = 0o600;
 const CERT_MODE: u32 = 0o644;
 
-/// Runs one `cert` subcommand.
-pub fn run(global: &GlobalArgs, cmd: &CertCommand) -> Result<Code> {
-    match cmd {
-        CertCommand::Ca(args) => ca(args, global.output),
-        CertCommand::Server(args) => server(args, global.output),
-        CertCommand::Client(args) => client(args, global.output),
-        CertCommand::Inspect(args) => inspect(args, global.output),
+/// Runs one `cert` command.
+pub fn run(job: &CertJob, output: Output, origin: &Origin) -> Result<Code> {
+    let name = |f: Field| origin.name(f);
+    match job {
+        CertJob::Ca { issue, name: cn } => {
+            let issue = IssueSettings::new(issue, cert::CA_DAYS, origin)?;
+            cert::check_common_name(cn)
+                .map_err(|err| usage(format!("{}: {err}", name(Field::Name))))?;
+            let targets = targets(&issue, "ca")?;
+            let issued = cert::new_ca(cn, issue.days, issue.key)?;
+            write(&issue, &targets, issued, output)
+        }
+        CertJob::Server {
+            issue,
+            ca_dir,
+            dns,
+            ip,
+        } => {
+            let issue = IssueSettings::new(issue, cert::LEAF_DAYS, origin)?;
+            let sans = server_sans(dns, ip, origin)?;
+            let signer = ca_dir.as_deref().map(load_ca).transpose()?;
+            let targets = targets(&issue, "server")?;
+            let issued = cert::server_cert(signer.as_ref(), &sans, issue.days, issue.key)?;
+            write(&issue, &targets, issued, output)
+        }
+        CertJob::Client {
+            issue,
+            ca_dir,
+            name: cn,
+        } => {
+            let issue = IssueSettings::new(issue, cert::LEAF_DAYS, origin)?;
+            cert::check_common_name(cn)
+                .map_err(|err| usage(format!("{}: {err}", name(Field::Name))))?;
+            let signer = load_ca(ca_dir)?;
+            let targets = targets(&issue, "client")?;
+            let issued = cert::client_cert(&signer, cn, issue.days, issue.key)?;
+            write(&issue, &targets, issued, output)
+        }
+        CertJob::Inspect { files } => inspect(files, output),
     }
     .map(|()| Code::Success)
 }
 
-/// `--days`, `--key-type`, `--out`, `--force` and `--output`, validated.
-struct Issue {
-    out: PathBuf,
-    days: u32,
-    key: KeyType,
-    force: bool,
-    output: OutputFormat,
-}
-
-impl Issue {
-    fn from_args(args: &IssueArgs, default_days: u32, output: OutputFormat) -> Result<Issue> {
-        let days = match args.days {
-            None => default_days,
-            Some(d) => u32::try_from(d).map_err(|_| {
-                usage(format!(
-                    "--days must be between 1 and {}, not {d}",
-                    cert::MAX_DAYS
-                ))
-            })?,
-        };
-        cert::check_days(days).map_err(|err| usage(err.to_string()))?;
-        let key = args
-            .key_type
-            .parse()
-            .map_err(|err: anyhow::Error| usage(format!("--key-type: {err}")))?;
-        Ok(Issue {
-            out: args.out.clone(),
-            days,
-            key,
-            force: args.force,
-            output,
-        })
-    }
-
-    /// The two files this command writes, checked for existence before any
-    /// key is generated.
-    fn targets(&self, stem: &str) -> Result<(PathBuf, PathBuf)> {
-        let crt = self.out.join(format!("{stem}.crt"));
-        let key = self.out.join(format!("{stem}.key"));
-        check_targets(&[&crt, &key], self.force)?;
-        Ok((crt, key))
-    }
-
-    /// Writes both files; with `--output json`, then prints what was written
-    /// and what the new certificate holds (never the key).
-    fn write(&self, (crt, key): (PathBuf, PathBuf), issued: Issued) -> Result<()> {
-        let info = cert::inspect_pem(&issued.cert_pem)?;
-        let files = [
-            (crt, issued.cert_pem, CERT_MODE),
-            (key, issued.key_pem, KEY_MODE),
-        ];
-        write_outputs(&files, self.force)?;
-        if self.output == OutputFormat::Json {
-            let written: Vec<_> = files
-                .iter()
-                .map(|(path, _, mode)| serde_json::json!({ "path": path, "mode": format!("{mode:04o}") }))
-                .collect();
-            let report = serde_json::json!({ "files": written, "certificate": info.first() });
-            let mut stdout = std::io::stdout().lock();
-            serde_json::to_writer_pretty(&mut stdout, &report)?;
-            writeln!(stdout)?;
-        }
-        Ok(())
-    }
-}
-
-fn ca(args: &CaArgs, output: OutputFormat) -> Result<()> {
-    let issue = Issue::from_args(&args.issue, cert::CA_DAYS, output)?;
-    cert::check_common_name(&args.name).map_err(|err| usage(format!("--name: {err}")))?;
-    let targets = issue.targets("ca")?;
-    let issued = cert::new_ca(&args.name, issue.days, issue.key)?;
-    issue.write(targets, issued)
-}
-
-fn server(args: &ServerArgs, output: OutputFormat) -> Result<()> {
-    let issue = Issue::from_args(&args.issue, cert::LEAF_DAYS, output)?;
+fn server_sans(dns: &[String], ip: &[String], origin: &Origin) -> Result<Vec<San>> {
     let mut sans = Vec::new();
-    for name in &args.dns {
-        sans.push(San::dns(name).map_err(|err| usage(format!("--dns: {err}")))?);
+    for name in dns {
+        sans.push(
+            San::dns(name).map_err(|err| usage(format!("{}: {err}", origin.name(Field::Dns))))?,
+        );
     }
-    for ip in &args.ip {
-        sans.push(San::ip(ip).map_err(|err| usage(format!("--ip: {err}")))?);
+    for addr in ip {
+        sans.push(
+            San::ip(addr).map_err(|err| usage(format!("{}: {err}", origin.name(Field::Ip))))?,
+        );
     }
     if sans.is_empty() {
-        return Err(usage(
-            "a server certificate needs at least one --dns NAME or --ip IP",
-        ));
+        return Err(usage(format!(
+            "a server certificate needs at least one {} NAME or {} IP",
+            origin.name(Field::Dns),
+            origin.name(Field::Ip)
+        )));
     }
-    let signer = args.ca_dir.as_deref().map(load_ca).transpose()?;
-    let targets = issue.targets("server")?;
-    let issued = cert::server_cert(signer.as_ref(), &sans, issue.days, issue.key)?;
-    issue.write(targets, issued)
+    Ok(sans)
 }
 
-fn client(args: &ClientArgs, output: OutputFormat) -> Result<()> {
-    let issue = Issue::from_args(&args.issue, cert::LEAF_DAYS, output)?;
-    cert::check_common_name(&args.name).map_err(|err| usage(format!("--name: {err}")))?;
-    let signer = load_ca(&args.ca_dir)?;
-    let targets = issue.targets("client")?;
-    let issued = cert::client_cert(&signer, &args.name, issue.days, issue.key)?;
-    issue.write(targets, issued)
+/// The certificate and key this command writes (`STEM.crt`, `STEM.key`),
+/// checked before any key is generated.
+struct Targets {
+    shown: [PathBuf; 2],
+    paths: [NodePath; 2],
+}
+
+fn targets(issue: &IssueSettings, stem: &str) -> Result<Targets> {
+    let names = [format!("{stem}.crt"), format!("{stem}.key")];
+    let shown = names.clone().map(|n| issue.out.join(n));
+    check_targets(&shown, issue.force)?;
+    Ok(Targets {
+        paths: names.map(|n| issue.out_path.join(&n)),
+        shown,
+    })
+}
+
+/// Writes both files as one group; with `--output json`, then prints what
+/// was written and what the new certificate holds (never the key).
+fn write(issue: &IssueSettings, targets: &Targets, issued: Issued, output: Output) -> Result<()> {
+    let info = cert::inspect_pem(&issued.cert_pem)?;
+    check_targets(&targets.shown, issue.force)?;
+    let root = Root::new(PathBuf::from("/"));
+    let [crt, key] = &targets.paths;
+    let plan = Plan {
+        files: vec![
+            owned(&root, crt, issued.cert_pem.into_bytes(), CERT_MODE, false)?,
+            owned(&root, key, issued.key_pem.into_bytes(), KEY_MODE, true)?,
+        ],
+        ..Plan::default()
+    };
+    writer::apply(&root, &plan)?;
+    let modes = [CERT_MODE, KEY_MODE];
+    for (path, mode) in targets.shown.iter().zip(modes) {
+        eprintln!("wrote {} ({mode:04o})", path.display());
+    }
+    if output == Output::Json {
+        let written: Vec<_> = targets
+            .shown
+            .iter()
+            .zip(modes)
+            .map(|(path, mode)| serde_json::json!({ "path": path, "mode": format!("{mode:04o}") }))
+            .collect();
+        let report = serde_json::json!({ "files": written, "certificate": info.first() });
+        let mut stdout = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut stdout, &report)?;
+        writeln!(stdout)?;
+    }
+    Ok(())
+}
+
+/// A file this command makes; it replaces whatever is there (checked by `--force`).
+fn owned(
+    root: &Root,
+    path: &NodePath,
+    bytes: Vec<u8>,
+    mode: u32,
+    secret: bool,
+) -> Result<FileChange> {
+    let before = read_existing(root, path)?;
+    Ok(FileChange::exact(path.clone(), before, bytes, mode, secret))
 }
 
 /// Reads DIR/ca.crt and DIR/ca.key.
@@ -146,6 +161,23 @@ fn load_ca(dir: &Path) -> Result<CaSigner> {
     CaSigner::from_pem(&cert_pem, &key_pem, dir)
 }
 
+/// Refuses targets that exist (unless `force`) or that are not plain files.
+fn check_targets(paths: &[PathBuf], force: bool) -> Result<()> {
+    for path in paths {
+        match fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_dir() => bail!("{} is a directory", path.display()),
+            Ok(_) if !force => bail!(
+                "{} already exists (use --force to replace it)",
+                path.display()
+            ),
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err).with_context(|| format!("checking {}", path.display())),
+        }
+    }
+    Ok(())
+}
+
 /// One inspected file, for `--output json`.
 #[derive(Serialize)]
 struct InspectedFile {
@@ -155,9 +187,9 @@ struct InspectedFile {
     certificates: Vec<CertInfo>,
 }
 
-fn inspect(args: &InspectArgs, output: OutputFormat) -> Result<()> {
+fn inspect(paths: &[PathBuf], output: Output) -> Result<()> {
     let mut files = Vec::new();
-    for path in &args.files {
+    for path in paths {
         let pem =
             fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let certificates = cert::inspect_pem(&pem).with_context(|| path.display().to_string())?;
@@ -169,11 +201,11 @@ fn inspect(args: &InspectArgs, output: OutputFormat) -> Result<()> {
     }
     let mut stdout = std::io::stdout().lock();
     match output {
-        OutputFormat::Json => {
+        Output::Json => {
             serde_json::to_writer_pretty(&mut stdout, &serde_json::json!({ "files": files }))?;
             writeln!(stdout)?;
         }
-        OutputFormat::Text => {
+        Output::Text => {
             for file in &files {
                 print_file(&mut stdout, file)?;
             }
@@ -251,40 +283,4 @@ fn or_none(items: &[String]) -> String {
     } else {
         items.join(", ")
     }
-}
-
-/// Refuses targets that exist (unless `force`) or that are not plain files.
-fn check_targets(paths: &[&Path], force: bool) -> Result<()> {
-    for path in paths {
-        match fs::symlink_metadata(path) {
-            Ok(meta) if meta.is_dir() => bail!("{} is a directory", path.display()),
-            Ok(_) if !force => bail!(
-                "{} already exists (use --force to replace it)",
-                path.display()
-            ),
-            Ok(_) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => return Err(err).with_context(|| format!("checking {}", path.display())),
-        }
-    }
-    Ok(())
-}
-
-/// Writes the outputs of a `cert` command through the writer, as one group.
-fn write_outputs(files: &[(PathBuf, String, u32)], force: bool) -> Result<()> {
-    let paths: Vec<&Path> = files.iter().map(|(p, _, _)| p.as_path()).collect();
-    check_targets(&paths, force)?;
-    let group = files
-        .iter()
-        .map(|(path, text, mode)| {
-            let path = std::path::absolute(path)
-                .with_context(|| format!("{}: cannot resolve", path.display()))?;
-            Ok((path, text.clone().into_bytes(), *mode))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    writer::write_group(&group)?;
-    for (path, _, mode) in files {
-        eprintln!("wrote {} ({mode:04o})", path.display());
-    }
-    Ok(())
 }

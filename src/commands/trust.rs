@@ -4,26 +4,48 @@ use std::io;
 
 use anyhow::Result;
 
-use crate::cli::{OutputFormat, TrustArgs};
+use crate::core::issuance;
+use crate::core::plan::Plan;
+use crate::core::planner;
 use crate::exit_codes::{Code, is_broken_pipe};
-use crate::planner;
-use crate::report;
-use crate::settings::Settings;
+use crate::node::Node;
+use crate::render::report;
+use crate::settings::{Origin, Output, RegistryInput, RegistryRequest, Settings};
 use crate::writer;
 
+/// What `plan`/`apply` were asked to do.
+pub struct TrustRun<'a> {
+    pub settings: &'a Settings,
+    pub registries: &'a [RegistryInput],
+    pub origin: &'a Origin,
+}
+
+impl TrustRun<'_> {
+    /// Validates the requests, reads the node and computes the plan.
+    fn plan(&self) -> Result<(Node, Plan)> {
+        let target = self.settings.target();
+        let requests = self
+            .registries
+            .iter()
+            .map(|r| RegistryRequest::validate(r, self.origin, target.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        let node = Node::read(
+            self.settings.root.clone(),
+            self.settings.config.clone(),
+            target,
+        )?;
+        let plan = planner::plan(&node, self.settings.certs_dir.as_ref(), &requests)?;
+        Ok((node, plan))
+    }
+}
+
 /// `certsd plan`.
-pub fn plan(settings: &Settings, trust: &TrustArgs, detailed_exitcode: bool) -> Result<Code> {
-    let request = settings.host_request(trust)?;
-    let plan = planner::plan(settings, request.as_ref())?;
+pub fn plan(run: &TrustRun<'_>, detailed_exitcode: bool) -> Result<Code> {
+    let (_, plan) = run.plan()?;
+    let output = run.settings.output;
     let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
-    shown(report::print_plan(
-        &plan,
-        None,
-        settings.output,
-        &mut out,
-        &mut err,
-    ))?;
-    shown(report::summarize_plan(&plan, settings.output, &mut err))?;
+    shown(report::print_plan(&plan, None, output, &mut out, &mut err))?;
+    shown(report::summarize_plan(&plan, output, &mut err))?;
     Ok(if detailed_exitcode && plan.changed() {
         Code::ChangesPending
     } else {
@@ -31,48 +53,37 @@ pub fn plan(settings: &Settings, trust: &TrustArgs, detailed_exitcode: bool) -> 
     })
 }
 
-/// `certsd apply`: plans under the lock, prints, writes.
-pub fn apply(settings: &Settings, trust: &TrustArgs) -> Result<Code> {
-    let request = settings.host_request(trust)?;
+/// `certsd apply`: plans under the lock, makes the certificates it orders, prints, writes.
+pub fn apply(run: &TrustRun<'_>) -> Result<Code> {
+    let settings = run.settings;
     let _lock = writer::lock(&settings.root, &settings.config)?;
-    let mut plan = planner::plan(settings, request.as_ref())?;
-    if let Some(issuance) = plan.issuance.as_ref().filter(|i| i.generates()) {
-        let made = issuance.issue(&settings.root)?;
-        plan.files.extend(made);
+    let (node, mut plan) = run.plan()?;
+    for order in std::mem::take(&mut plan.orders) {
+        plan.files.extend(issuance::realize(&node, &order)?);
     }
+    let output = settings.output;
     let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
     // Text: show the diff before writing, so a failed write still shows what was meant.
-    if settings.output == OutputFormat::Text {
-        shown(report::print_plan(
-            &plan,
-            None,
-            settings.output,
-            &mut out,
-            &mut err,
-        ))?;
+    if output == Output::Text {
+        shown(report::print_plan(&plan, None, output, &mut out, &mut err))?;
     }
     let outcome = writer::apply(&settings.root, &plan)?;
-    if settings.output == OutputFormat::Json {
+    if output == Output::Json {
         shown(report::print_plan(
             &plan,
             Some(&outcome),
-            settings.output,
+            output,
             &mut out,
             &mut err,
         ))?;
     }
-    shown(report::summarize_apply(
-        &plan,
-        &outcome,
-        settings.output,
-        &mut err,
-    ))?;
+    shown(report::summarize_apply(&plan, &outcome, output, &mut err))?;
     Ok(Code::Success)
 }
 
 /// A reader that went away (`certsd apply | head`) must not stop the run:
 /// apply still writes and plan still reports its exit code.
-fn shown(printed: Result<()>) -> Result<()> {
+pub fn shown(printed: Result<()>) -> Result<()> {
     match printed {
         Err(err) if is_broken_pipe(&err) => Ok(()),
         other => other,

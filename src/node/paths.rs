@@ -86,22 +86,18 @@ fn push_parts(todo: &mut Vec<OsString>, path: &Path) {
 pub struct NodePath(PathBuf);
 
 impl NodePath {
-    /// Validates a path given on the command line or found in a config.
-    pub fn parse(flag: &str, raw: &Path) -> Result<NodePath> {
+    /// Validates a path given by the user or found in a config; `label`
+    /// names where it came from and `example` shows a good one in messages.
+    pub fn parse(label: &str, raw: &Path, example: &str) -> Result<NodePath> {
         if raw.to_str().is_none() {
             return Err(usage(format!(
-                "{flag} {}: the path is not UTF-8, and TOML files can only hold UTF-8 paths",
+                "{label} {}: the path is not UTF-8, and TOML files can only hold UTF-8 paths",
                 raw.display()
             )));
         }
         if !raw.is_absolute() {
-            let example = if flag == "--config" {
-                "/etc/containerd/config.toml"
-            } else {
-                "/etc/containerd/certs.d"
-            };
             return Err(usage(format!(
-                "{flag} {}: give an absolute path as the node sees it (for example {example})",
+                "{label} {}: give an absolute path as the node sees it (for example {example})",
                 raw.display()
             )));
         }
@@ -112,13 +108,21 @@ impl NodePath {
                 Component::RootDir | Component::CurDir => {}
                 Component::ParentDir | Component::Prefix(_) => {
                     return Err(usage(format!(
-                        "{flag} {}: `..` is not allowed in this path",
+                        "{label} {}: `..` is not allowed in this path",
                         raw.display()
                     )));
                 }
             }
         }
         Ok(NodePath(clean))
+    }
+
+    /// An absolute path on the machine certsd runs on, taken as it is (it may
+    /// hold `..`, which `Root::resolve` follows like the kernel): the `--out`
+    /// of the `cert` commands, written with the system root.
+    pub fn on_this_machine(absolute: PathBuf) -> NodePath {
+        debug_assert!(absolute.is_absolute());
+        NodePath(absolute)
     }
 
     /// A known-good constant such as `/etc/containerd/config.toml`.
@@ -205,9 +209,14 @@ mod tests {
 
     #[test]
     fn node_paths_are_absolute_and_clean() {
-        let p = NodePath::parse("--certs-dir", Path::new("/etc//containerd/./certs.d/")).unwrap();
+        let p = NodePath::parse(
+            "--certs-dir",
+            Path::new("/etc//containerd/./certs.d/"),
+            "/d",
+        )
+        .unwrap();
         assert_eq!(p.as_str(), "/etc/containerd/certs.d");
-        assert!(NodePath::parse("--certs-dir", Path::new("certs.d")).is_err());
-        assert!(NodePath::parse("--certs-dir", Path::new("/etc/../tmp")).is_err());
+        assert!(NodePath::parse("--certs-dir", Path::new("certs.d"), "/d").is_err());
+        assert!(NodePath::parse("--certs-dir", Path::new("/etc/../tmp"), "/d").is_err());
     }
 }

@@ -5,10 +5,9 @@ use std::io::Write;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::cli::OutputFormat;
-use crate::diff;
-use crate::issuance::{Issuance, Pending};
-use crate::plan::{Action, Plan};
+use super::diff;
+use crate::core::plan::{Action, PendingCert, Plan};
+use crate::settings::Output;
 use crate::writer::Outcome;
 
 #[derive(Serialize)]
@@ -16,9 +15,9 @@ struct JsonReport<'a> {
     changed: bool,
     restart_required: bool,
     files: Vec<JsonFile<'a>>,
-    warnings: &'a [String],
-    /// Certificates made (apply) or to be made (plan) by --self-signed/--ca-dir.
-    certificates: Vec<Pending>,
+    warnings: Vec<&'a str>,
+    /// Certificates made (apply) or to be made (plan).
+    certificates: &'a [PendingCert],
     /// `apply` only: the backups it made.
     #[serde(skip_serializing_if = "Option::is_none")]
     backups: Option<Vec<&'a str>>,
@@ -37,12 +36,12 @@ struct JsonFile<'a> {
 pub fn print_plan(
     plan: &Plan,
     outcome: Option<&Outcome>,
-    format: OutputFormat,
+    format: Output,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<()> {
     match format {
-        OutputFormat::Json => {
+        Output::Json => {
             let report = JsonReport {
                 changed: plan.changed(),
                 restart_required: plan.restart_required(),
@@ -52,24 +51,24 @@ pub fn print_plan(
                     .map(|f| JsonFile {
                         path: f.path.as_str(),
                         action: f.action(),
-                        mode: format!("{:04o}", f.mode),
+                        mode: format!("{:04o}", f.mode()),
                     })
                     .collect(),
-                warnings: &plan.warnings,
-                certificates: pending(plan),
+                warnings: plan.warnings(),
+                certificates: &plan.certificates,
                 backups: outcome.map(|o| {
                     o.backups
                         .iter()
-                        .map(crate::paths::NodePath::as_str)
+                        .map(crate::node::NodePath::as_str)
                         .collect()
                 }),
             };
             serde_json::to_writer_pretty(&mut *out, &report)?;
             writeln!(out)?;
         }
-        OutputFormat::Text => {
+        Output::Text => {
             // `#` lines before the first `---` are ignored by patch and git apply.
-            for cert in pending(plan) {
+            for cert in &plan.certificates {
                 writeln!(
                     out,
                     "# certificate to create: {} ({}, {}{}, {}, {} days; key {}): {}",
@@ -88,7 +87,7 @@ pub fn print_plan(
                 )?;
             }
             out.write_all(diff::render(plan).as_bytes())?;
-            for warning in &plan.warnings {
+            for warning in plan.warnings() {
                 writeln!(err, "warning: {warning}")?;
             }
         }
@@ -98,8 +97,8 @@ pub fn print_plan(
 }
 
 /// The closing line of `plan`.
-pub fn summarize_plan(plan: &Plan, format: OutputFormat, err: &mut dyn Write) -> Result<()> {
-    if format == OutputFormat::Json {
+pub fn summarize_plan(plan: &Plan, format: Output, err: &mut dyn Write) -> Result<()> {
+    if format == Output::Json {
         return Ok(());
     }
     let n = plan.files.iter().filter(|f| f.changes()).count();
@@ -120,10 +119,10 @@ pub fn summarize_plan(plan: &Plan, format: OutputFormat, err: &mut dyn Write) ->
 pub fn summarize_apply(
     plan: &Plan,
     outcome: &Outcome,
-    format: OutputFormat,
+    format: Output,
     err: &mut dyn Write,
 ) -> Result<()> {
-    if format == OutputFormat::Json {
+    if format == Output::Json {
         return Ok(());
     }
     let n = outcome.written.len();
@@ -142,13 +141,6 @@ pub fn summarize_apply(
         )?;
     }
     Ok(())
-}
-
-fn pending(plan: &Plan) -> Vec<Pending> {
-    plan.issuance
-        .as_ref()
-        .map(Issuance::pending)
-        .unwrap_or_default()
 }
 
 fn files(n: usize) -> &'static str {

@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use similar::TextDiff;
 
-use crate::plan::{Action, FileChange, Plan};
+use crate::core::plan::{Action, FileChange, Plan};
 
 /// The diff of every changing file, in plan order; empty when nothing changes.
 pub fn render(plan: &Plan) -> String {
@@ -25,29 +25,35 @@ fn render_file(change: &FileChange) -> String {
         Action::Create => "/dev/null".to_string(),
         _ => format!("a/{rel}"),
     };
-    let new = format!("b/{rel}");
+    let new = match change.action() {
+        Action::Delete => "/dev/null".to_string(),
+        _ => format!("b/{rel}"),
+    };
     let mut out = String::new();
-    if let Some(before) = change.mode_before.filter(|m| *m != change.mode) {
+    if let Some(before) = change
+        .mode_before()
+        .filter(|m| *m != change.mode() && change.after_bytes().is_some())
+    {
         let _ = writeln!(
             out,
             "mode {before:04o} -> {:04o} {}",
-            change.mode, change.path
+            change.mode(),
+            change.path
         );
     }
-    let same_content = change.before.as_deref() == Some(change.after.as_slice());
-    if same_content {
+    if change.before_bytes() == change.after_bytes() {
         return out;
     }
     if change.secret {
         let _ = writeln!(
             out,
             "--- {old}\n+++ {new}\n@@ private key (mode {:04o}): contents not shown @@",
-            change.mode
+            change.mode()
         );
         return out;
     }
-    let before = String::from_utf8_lossy(change.before.as_deref().unwrap_or_default());
-    let after = String::from_utf8_lossy(&change.after);
+    let before = String::from_utf8_lossy(change.before_bytes().unwrap_or_default());
+    let after = String::from_utf8_lossy(change.after_bytes().unwrap_or_default());
     let diff = TextDiff::from_lines(before.as_ref(), after.as_ref());
     let text = diff
         .unified_diff()
@@ -88,19 +94,52 @@ fn redact(line: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::paths::NodePath;
+    use crate::node::{Existing, NodePath};
+
+    fn existing(text: &str) -> Existing {
+        Existing {
+            bytes: text.as_bytes().to_vec(),
+            mode: 0o644,
+        }
+    }
 
     fn change(before: Option<&str>, after: &str, secret: bool) -> FileChange {
         FileChange {
-            path: NodePath::fixed("/etc/containerd/x"),
-            before: before.map(|b| b.as_bytes().to_vec()),
-            after: after.as_bytes().to_vec(),
-            mode_before: before.map(|_| 0o644),
-            mode: 0o644,
             secret,
-            backup: false,
-            needs_restart: false,
+            ..FileChange::write(
+                NodePath::fixed("/etc/containerd/x"),
+                before.map(existing),
+                after.as_bytes().to_vec(),
+                0o644,
+            )
         }
+    }
+
+    #[test]
+    fn deleted_files_diff_against_dev_null() {
+        let gone = FileChange::delete(NodePath::fixed("/etc/containerd/x"), existing("a\nb\n"));
+        let out = render(&Plan {
+            files: vec![gone],
+            ..Plan::default()
+        });
+        assert_eq!(
+            out,
+            "--- a/etc/containerd/x\n+++ /dev/null\n@@ -1,2 +0,0 @@\n-a\n-b\n"
+        );
+    }
+
+    #[test]
+    fn a_deleted_key_is_not_shown_either() {
+        let mut gone = FileChange::delete(NodePath::fixed("/k"), existing("SECRETSECRET\n"));
+        gone.secret = true;
+        let out = render(&Plan {
+            files: vec![gone],
+            ..Plan::default()
+        });
+        assert!(
+            !out.contains("SECRET") && out.contains("+++ /dev/null"),
+            "{out}"
+        );
     }
 
     #[test]

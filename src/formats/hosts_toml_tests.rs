@@ -4,7 +4,7 @@ use super::*;
 
 fn trust() -> EndpointTrust {
     EndpointTrust {
-        capabilities: vec!["pull".into(), "resolve".into()],
+        capabilities: vec![Capability::Pull, Capability::Resolve],
         ca: vec!["/etc/containerd/certs.d/r:5000/ca.crt".into()],
         ..EndpointTrust::default()
     }
@@ -100,7 +100,10 @@ fn values_are_quoted_whatever_they_hold() {
 #[test]
 fn client_pairs_and_flags() {
     let mut s = spec(&["https://r:5000"]);
-    s.endpoints[0].trust.client = Some(("/c.crt".into(), "/c.key".into()));
+    s.endpoints[0].trust.client = Some(ClientPaths {
+        cert: "/c.crt".into(),
+        key: "/c.key".into(),
+    });
     s.endpoints[0].trust.skip_verify = true;
     s.endpoints[0].trust.override_path = true;
     let out = HostsFile::new().render(&s);
@@ -172,4 +175,86 @@ fn mangled_files_never_panic() {
         }
     }
     assert!(accepted > 20, "{accepted}");
+}
+
+/// Every hosts.toml a golden case expects certsd to write (files the run
+/// left as they were in `in/` are someone else's), with its path.
+fn golden_hosts_files() -> Vec<(std::path::PathBuf, String)> {
+    let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    let written_by_certsd = |path: &Path, text: &str| {
+        let input = path.to_string_lossy().replace("/expected/root/", "/in/");
+        std::fs::read_to_string(input).ok().as_deref() != Some(text)
+    };
+    walkdir::WalkDir::new(testdata)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name() == "hosts.toml" && e.path().to_string_lossy().contains("/expected/root/")
+        })
+        .map(|e| {
+            (
+                e.path().to_path_buf(),
+                std::fs::read_to_string(e.path()).unwrap(),
+            )
+        })
+        .filter(|(path, text)| written_by_certsd(path, text))
+        .collect()
+}
+
+#[test]
+fn every_field_written_reads_back_and_renders_the_same_bytes() {
+    let files = golden_hosts_files();
+    assert!(
+        files.len() >= 20,
+        "too few golden hosts.toml files: {}",
+        files.len()
+    );
+    for (path, text) in files {
+        let file = HostsFile::parse(&path, text.as_bytes()).unwrap();
+        let read = file.read();
+        let spec = HostsSpec {
+            server: read.server.clone().expect("certsd always writes server"),
+            server_trust: read.top.trust(),
+            endpoints: read
+                .hosts
+                .iter()
+                .map(|h| Endpoint {
+                    url: h.url.clone(),
+                    trust: h.fields.trust(),
+                })
+                .collect(),
+        };
+        assert!(
+            !spec.endpoints.is_empty(),
+            "{}: no [host] table",
+            path.display()
+        );
+        assert_eq!(file.render(&spec), text, "{}", path.display());
+    }
+}
+
+#[test]
+fn read_reports_fields_unknown_keys_and_lines() {
+    let text = "server = \"https://r\"\nskip_verfy = true\n\n[host.\"https://m\"]\n  capabilities = [\"pull\", \"fly\"]\n  ca = \"a.crt\"\n  client = \"both.pem\"\n  dial_timeout = \"2s\"\n  [host.\"https://m\".header]\n    X-A = [\"1\", \"2\"]\n";
+    let file = HostsFile::parse(Path::new("h.toml"), text.as_bytes()).unwrap();
+    let read = file.read();
+    assert_eq!(read.server.as_deref(), Some("https://r"));
+    assert_eq!(read.top.unknown, vec![("skip_verfy".to_string(), 2)]);
+    let host = &read.hosts[0];
+    assert_eq!((host.url.as_str(), host.line), ("https://m", 4));
+    let f = &host.fields;
+    assert_eq!(
+        f.capabilities,
+        Some(vec!["pull".to_string(), "fly".to_string()])
+    );
+    assert_eq!(f.ca, ["a.crt"]);
+    assert_eq!(f.client, vec![("both.pem".to_string(), None)]);
+    assert_eq!(f.dial_timeout.as_deref(), Some("2s"));
+    assert_eq!(
+        f.headers,
+        vec![("X-A".to_string(), vec!["1".to_string(), "2".to_string()])]
+    );
+    // What certsd cannot write is left out of the trust it would write.
+    assert_eq!(f.trust().capabilities, [Capability::Pull]);
+    assert_eq!(f.trust().client, None);
 }

@@ -1,5 +1,5 @@
-//! Checks on the PEM files a user hands certsd (`--ca`, `--client-cert`,
-//! `--client-key`) before anything is copied to the node.
+//! PEM files: the checks on the files a user hands certsd (a `ca`, a client
+//! certificate and its key) before anything is copied to the node.
 //!
 //! The checks catch what makes containerd fail later with an opaque message,
 //! and one mistake that is worse than a failure: a CA bundle that carries a
@@ -45,6 +45,37 @@ fn is_private_key(label: &str) -> bool {
     label.contains("PRIVATE KEY")
 }
 
+/// What kind of problem a PEM file has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// Not PEM, or a broken block.
+    NotPem,
+    /// A private key sits in a file every node treats as public.
+    HoldsPrivateKey,
+    /// No CERTIFICATE block, or one that does not parse.
+    NoCertificate,
+    /// A certificate outside its validity period.
+    NotValidNow,
+}
+
+/// One problem of a PEM file; `fatal` ones stop a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub fatal: bool,
+    pub message: String,
+}
+
+impl Problem {
+    fn fatal(kind: ProblemKind, err: &anyhow::Error) -> Problem {
+        Problem {
+            kind,
+            fatal: true,
+            message: err.to_string(),
+        }
+    }
+}
+
 /// Refuses a private key in a file that nodes will treat as public.
 fn refuse_keys(file: &Path, blocks: &[Pem], what: &str) -> Result<()> {
     if let Some(key) = blocks.iter().find(|b| is_private_key(&b.label)) {
@@ -83,15 +114,37 @@ fn certificates<'a>(file: &Path, blocks: &'a [Pem]) -> Result<Vec<X509Certificat
     Ok(certs)
 }
 
-/// Validates a `--ca` file; returns warnings (for example an expired certificate).
+/// Every problem of a `ca` file, in the order they are checked.
+pub fn ca_problems(file: &Path, bytes: &[u8]) -> Vec<Problem> {
+    let blocks = match blocks(file, bytes) {
+        Ok(blocks) => blocks,
+        Err(err) => return vec![Problem::fatal(ProblemKind::NotPem, &err)],
+    };
+    let mut problems = Vec::new();
+    if let Err(err) = refuse_keys(file, &blocks, "CA") {
+        problems.push(Problem::fatal(ProblemKind::HoldsPrivateKey, &err));
+    }
+    match certificates(file, &blocks) {
+        Err(err) => problems.push(Problem::fatal(ProblemKind::NoCertificate, &err)),
+        Ok(certs) => problems.extend(certs.iter().filter_map(|c| {
+            expiry_warning(file, c).map(|message| Problem {
+                kind: ProblemKind::NotValidNow,
+                fatal: false,
+                message,
+            })
+        })),
+    }
+    problems
+}
+
+/// Validates a `ca` file: the first fatal problem is the error; the rest
+/// (for example an expired certificate) are returned as warnings.
 pub fn check_ca(file: &Path, bytes: &[u8]) -> Result<Vec<String>> {
-    let blocks = blocks(file, bytes)?;
-    refuse_keys(file, &blocks, "CA")?;
-    let certs = certificates(file, &blocks)?;
-    Ok(certs
-        .iter()
-        .filter_map(|c| expiry_warning(file, c))
-        .collect())
+    let problems = ca_problems(file, bytes);
+    if let Some(fatal) = problems.iter().find(|p| p.fatal) {
+        bail!("{}", fatal.message);
+    }
+    Ok(problems.into_iter().map(|p| p.message).collect())
 }
 
 fn expiry_warning(file: &Path, cert: &X509Certificate<'_>) -> Option<String> {
@@ -166,5 +219,5 @@ fn load_key(file: &Path, bytes: &[u8]) -> Result<KeyPair> {
 }
 
 #[cfg(test)]
-#[path = "trust_files_tests.rs"]
+#[path = "pem_tests.rs"]
 mod tests;

@@ -163,7 +163,7 @@ fn templates_parse_for_every_version() {
 /// value it set: truncations and byte substitutions of a real default config.
 #[test]
 fn mangled_configs_never_panic_and_edits_round_trip() {
-    let base = include_str!("../testdata/example/etc/containerd/config.toml");
+    let base = include_str!("../../testdata/example/etc/containerd/config.toml");
     let bytes = base.as_bytes();
     let mut inputs: Vec<Vec<u8>> = (0..bytes.len())
         .step_by(37)
@@ -188,4 +188,32 @@ fn mangled_configs_never_panic_and_edits_round_trip() {
         accepted > 50,
         "too few inputs parsed to mean anything: {accepted}"
     );
+}
+
+#[test]
+fn legacy_mirrors_and_configs_report_their_values_and_lines() {
+    let text = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  [plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors]\n    [plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"docker.io\"]\n      endpoint = [\"https://m1.example\", \"http://m2.example:5000\"]\n  [plugins.\"io.containerd.grpc.v1.cri\".registry.configs.\"r.example:5000\".tls]\n    ca_file = \"/etc/ca.crt\"\n    insecure_skip_verify = false\n  [plugins.\"io.containerd.grpc.v1.cri\".registry.configs.\"auth.example\".auth]\n    username = \"u\"\n";
+    let config = parse(text).unwrap();
+    let mirrors = config.mirrors();
+    assert_eq!(mirrors.len(), 1);
+    assert_eq!(mirrors[0].namespace, "docker.io");
+    assert_eq!(
+        mirrors[0].endpoints,
+        ["https://m1.example", "http://m2.example:5000"]
+    );
+    assert_eq!(mirrors[0].line, 4);
+    let configs = config.configs();
+    assert_eq!(configs.len(), 2);
+    let tls = configs[0].tls.as_ref().unwrap();
+    assert_eq!(
+        (configs[0].host.as_str(), configs[0].line),
+        ("r.example:5000", 6)
+    );
+    assert_eq!(tls.ca_file.as_deref(), Some("/etc/ca.crt"));
+    assert_eq!(
+        (tls.cert_file.as_deref(), tls.insecure_skip_verify),
+        (None, Some(false))
+    );
+    assert!(configs[1].tls.is_none() && configs[1].has_auth);
+    assert_eq!(config.tls_configs().len(), 1);
 }

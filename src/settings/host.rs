@@ -16,14 +16,15 @@ pub struct RegistryHost {
 }
 
 impl RegistryHost {
-    pub fn parse(raw: &str) -> Result<RegistryHost> {
+    /// `label` names the setting in messages (`--host`).
+    pub fn parse(raw: &str, label: &str) -> Result<RegistryHost> {
         let why = invalid_reason(raw);
         match why {
             None => Ok(RegistryHost {
                 raw: raw.to_string(),
             }),
             Some(why) => Err(usage(format!(
-                "--host {raw:?}: {why}; give the registry as images name it, e.g. registry.example.com:5000 or [fd00::1]:5000"
+                "{label} {raw:?}: {why}; give the registry as images name it, e.g. registry.example.com:5000 or [fd00::1]:5000"
             ))),
         }
     }
@@ -166,7 +167,7 @@ mod tests {
             "[fd00::1]",
             "my-registry",
         ] {
-            assert!(RegistryHost::parse(ok).is_ok(), "{ok}");
+            assert!(RegistryHost::parse(ok, "--host").is_ok(), "{ok}");
         }
     }
 
@@ -193,22 +194,34 @@ mod tests {
             "r.io.",
             "r\\io",
         ] {
-            assert!(RegistryHost::parse(bad).is_err(), "{bad:?} was accepted");
+            assert!(
+                RegistryHost::parse(bad, "--host").is_err(),
+                "{bad:?} was accepted"
+            );
         }
     }
 
     #[test]
     fn name_drops_port_and_brackets() {
-        assert_eq!(RegistryHost::parse("r.io:5000").unwrap().name(), "r.io");
-        assert_eq!(RegistryHost::parse("[::1]:5000").unwrap().name(), "::1");
-        assert_eq!(RegistryHost::parse("10.0.0.1").unwrap().name(), "10.0.0.1");
+        assert_eq!(
+            RegistryHost::parse("r.io:5000", "--host").unwrap().name(),
+            "r.io"
+        );
+        assert_eq!(
+            RegistryHost::parse("[::1]:5000", "--host").unwrap().name(),
+            "::1"
+        );
+        assert_eq!(
+            RegistryHost::parse("10.0.0.1", "--host").unwrap().name(),
+            "10.0.0.1"
+        );
     }
 
     #[test]
     fn default_server_follows_docker_io_exception() {
-        let h = RegistryHost::parse("docker.io").unwrap();
+        let h = RegistryHost::parse("docker.io", "--host").unwrap();
         assert_eq!(h.default_server(), "https://registry-1.docker.io");
-        let h = RegistryHost::parse("r.local:5000").unwrap();
+        let h = RegistryHost::parse("r.local:5000", "--host").unwrap();
         assert_eq!(h.default_server(), "https://r.local:5000");
     }
 }

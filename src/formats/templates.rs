@@ -9,13 +9,13 @@ use crate::version::ConfigVersion;
 pub fn containerd_config(version: ConfigVersion) -> &'static str {
     match version {
         // A version 1 file is never created: 1.x reads version 2 just as well.
-        ConfigVersion::V1 | ConfigVersion::V2 => include_str!("../templates/config-v2.toml"),
-        ConfigVersion::V3 => include_str!("../templates/config-v3.toml"),
-        ConfigVersion::V4 => include_str!("../templates/config-v4.toml"),
+        ConfigVersion::V1 | ConfigVersion::V2 => include_str!("../../templates/config-v2.toml"),
+        ConfigVersion::V3 => include_str!("../../templates/config-v3.toml"),
+        ConfigVersion::V4 => include_str!("../../templates/config-v4.toml"),
     }
 }
 
 /// A new hosts.toml.
 pub fn hosts_toml() -> &'static str {
-    include_str!("../templates/hosts.toml")
+    include_str!("../../templates/hosts.toml")
 }

@@ -2,35 +2,63 @@
 //!
 //! The top level describes the upstream (`server`); each `[host."URL"]` is an
 //! endpoint containerd tries in file order before the server. certsd owns a
-//! fixed set of fields (`MANAGED`) and the set and order of host tables; it
-//! keeps comments and every other key, so hand-added settings such as
-//! `dial_timeout` survive a run.
+//! fixed set of fields (`capabilities`, `ca`, `client`, `skip_verify`,
+//! `header`, `override_path`) and the set and order of host tables; it keeps
+//! comments and every other key, so hand-added settings such as
+//! `dial_timeout` survive a run. [`HostsFile::read`] says what a file holds.
 
 use std::path::Path;
 
 use anyhow::{Result, anyhow};
 use toml_edit::{Array, Document, DocumentMut, Item, Key, Table, TableLike, Value};
 
-use crate::templates;
-use crate::toml_util::{self, locate, type_name};
+use super::templates;
+use super::toml_util::{self, locate, type_name};
 
-/// The fields certsd sets on the server (top level) and on each endpoint.
-pub const MANAGED: [&str; 6] = [
-    "capabilities",
-    "ca",
-    "client",
-    "skip_verify",
-    "header",
-    "override_path",
-];
+/// What containerd may do with an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    Pull,
+    Resolve,
+    Push,
+    /// containerd 2.2+ only: older versions drop the whole file over it.
+    Referrers,
+}
+
+impl Capability {
+    pub fn parse(name: &str) -> Option<Capability> {
+        match name {
+            "pull" => Some(Capability::Pull),
+            "resolve" => Some(Capability::Resolve),
+            "push" => Some(Capability::Push),
+            "referrers" => Some(Capability::Referrers),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Pull => "pull",
+            Capability::Resolve => "resolve",
+            Capability::Push => "push",
+            Capability::Referrers => "referrers",
+        }
+    }
+}
+
+/// A client certificate and its key, as node paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientPaths {
+    pub cert: String,
+    pub key: String,
+}
 
 /// Trust settings for one endpoint. Paths are node paths.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EndpointTrust {
-    pub capabilities: Vec<String>,
+    pub capabilities: Vec<Capability>,
     pub ca: Vec<String>,
-    /// (certificate, key)
-    pub client: Option<(String, String)>,
+    pub client: Option<ClientPaths>,
     pub skip_verify: bool,
     /// Header name and its values, in the order given.
     pub headers: Vec<(String, Vec<String>)>,
@@ -58,6 +86,7 @@ pub struct HostsSpec {
 pub struct HostsFile {
     original: String,
     doc: DocumentMut,
+    read: HostsRead,
 }
 
 impl HostsFile {
@@ -68,6 +97,7 @@ impl HostsFile {
         check_shape(file, text, doc.as_table())?;
         Ok(HostsFile {
             original: text.to_string(),
+            read: HostsRead::from_table(doc.as_table(), text),
             doc: doc.into_mut(),
         })
     }
@@ -81,16 +111,22 @@ impl HostsFile {
         HostsFile {
             original: String::new(),
             doc,
+            read: HostsRead::default(),
         }
+    }
+
+    /// What the file holds (nothing, for a new file).
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "read by the planner and doctor, next")
+    )]
+    pub fn read(&self) -> &HostsRead {
+        &self.read
     }
 
     /// The URLs of the `[host."URL"]` tables the file has now.
     pub fn endpoint_urls(&self) -> Vec<String> {
-        self.doc
-            .get("host")
-            .and_then(Item::as_table_like)
-            .map(|t| t.iter().map(|(k, _)| k.to_string()).collect())
-            .unwrap_or_default()
+        self.read.hosts.iter().map(|h| h.url.clone()).collect()
     }
 
     /// Trust settings (`ca`, `client`, `skip_verify`) this file has that `rendered`
@@ -178,11 +214,11 @@ fn check_shape(file: &Path, text: &str, root: &Table) -> Result<()> {
 /// Sets the managed fields of one table; absent settings are removed.
 fn apply_trust(table: &mut dyn TableLike, trust: &EndpointTrust) {
     let wanted: [(&str, Option<Value>); 5] = [
-        ("capabilities", Some(string_array(&trust.capabilities))),
+        ("capabilities", Some(capability_array(&trust.capabilities))),
         ("ca", ca_value(&trust.ca)),
         (
             "client",
-            trust.client.as_ref().map(|(c, k)| client_value(c, k)),
+            trust.client.as_ref().map(|c| client_value(&c.cert, &c.key)),
         ),
         ("skip_verify", trust.skip_verify.then(|| Value::from(true))),
         (
@@ -327,6 +363,10 @@ fn string_array<S: AsRef<str>>(items: &[S]) -> Value {
     Value::Array(items.iter().map(AsRef::as_ref).collect::<Array>())
 }
 
+fn capability_array(caps: &[Capability]) -> Value {
+    Value::Array(caps.iter().map(|c| c.as_str()).collect::<Array>())
+}
+
 fn ca_value(ca: &[String]) -> Option<Value> {
     match ca {
         [] => None,
@@ -339,6 +379,10 @@ fn client_value(cert: &str, key: &str) -> Value {
     let pair = string_array(&[cert, key]);
     Value::Array(std::iter::once(pair).collect::<Array>())
 }
+
+mod read;
+
+pub use read::HostsRead;
 
 #[cfg(test)]
 #[path = "hosts_toml_tests.rs"]

@@ -10,17 +10,46 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, anyhow};
 use toml_edit::{Document, DocumentMut, Item, Key, Table, TableLike, Value};
 
-use crate::templates;
-use crate::toml_util::{self, locate, type_name};
+use super::templates;
+use super::toml_util::{self, line_col, locate, type_name};
 use crate::version::ConfigVersion;
 
-/// A registry setting that cannot coexist with `config_path`, and where it is.
+/// A legacy `registry.mirrors."NS"` entry (it blocks `config_path`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
+pub struct LegacyMirror {
+    /// The namespace (registry host, or `*`).
+    pub namespace: String,
+    /// Its `endpoint` URLs, in order.
+    pub endpoints: Vec<String>,
     /// The dotted table name, as containerd documents it.
     pub table: String,
-    /// `file:line:col`.
+    /// `file:line:col` of the entry's key.
     pub location: String,
+    pub line: usize,
+}
+
+/// A legacy `registry.configs."HOST"` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegacyConfig {
+    pub host: String,
+    /// Its `tls` table, when there is one.
+    pub tls: Option<LegacyTls>,
+    /// It has an `auth` table (credentials: never shown).
+    pub has_auth: bool,
+    /// The dotted name of the `tls` table (or of the entry without one).
+    pub table: String,
+    /// `file:line:col` of the `tls` key (or of the entry's key).
+    pub location: String,
+    pub line: usize,
+}
+
+/// The values of a `registry.configs."HOST".tls` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LegacyTls {
+    pub ca_file: Option<String>,
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    pub insecure_skip_verify: Option<bool>,
 }
 
 /// A parsed containerd config.toml, ready to have `config_path` set.
@@ -30,8 +59,8 @@ pub struct ContainerdConfig {
     doc: DocumentMut,
     version: ConfigVersion,
     config_path: Option<String>,
-    mirrors: Vec<Finding>,
-    tls_configs: Vec<Finding>,
+    mirrors: Vec<LegacyMirror>,
+    configs: Vec<LegacyConfig>,
 }
 
 /// The table path holding `config_path` for a config version.
@@ -75,7 +104,7 @@ impl ContainerdConfig {
             version,
             config_path: facts.config_path,
             mirrors: facts.mirrors,
-            tls_configs: facts.tls_configs,
+            configs: facts.configs,
         })
     }
 
@@ -96,19 +125,23 @@ impl ContainerdConfig {
         self.config_path.as_deref()
     }
 
-    /// The dotted name of the registry table, for messages.
-    pub fn registry_table(&self) -> String {
-        dotted(&registry_path(self.version))
-    }
-
-    /// Non-empty `registry.mirrors` entries (they make the CRI plugin fail with `config_path`).
-    pub fn mirrors(&self) -> &[Finding] {
+    /// `registry.mirrors` entries (they make the CRI plugin fail with `config_path`).
+    pub fn mirrors(&self) -> &[LegacyMirror] {
         &self.mirrors
     }
 
-    /// `registry.configs.<host>.tls` tables (an error with `config_path` on containerd 1.x).
-    pub fn tls_configs(&self) -> &[Finding] {
-        &self.tls_configs
+    /// Every `registry.configs."HOST"` entry (migrate and doctor read them).
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "read by migrate and doctor, next")
+    )]
+    pub fn configs(&self) -> &[LegacyConfig] {
+        &self.configs
+    }
+
+    /// The entries with a `tls` table (an error with `config_path` on containerd 1.x).
+    pub fn tls_configs(&self) -> Vec<&LegacyConfig> {
+        self.configs.iter().filter(|c| c.tls.is_some()).collect()
     }
 
     /// The `imports` list: drop-in files containerd merges over this one.
@@ -122,11 +155,6 @@ impl ContainerdConfig {
                     .collect()
             })
             .unwrap_or_default()
-    }
-
-    /// The original text unchanged.
-    pub fn original(&self) -> &str {
-        &self.original
     }
 
     /// The file's text with `config_path = dir`; every other byte is kept.
@@ -166,8 +194,8 @@ fn read_version(file: &Path, text: &str, root: &Table) -> Result<ConfigVersion> 
 /// What the registry table of a parsed file holds.
 struct Facts {
     config_path: Option<String>,
-    mirrors: Vec<Finding>,
-    tls_configs: Vec<Finding>,
+    mirrors: Vec<LegacyMirror>,
+    configs: Vec<LegacyConfig>,
 }
 
 impl Facts {
@@ -176,7 +204,7 @@ impl Facts {
         let mut facts = Facts {
             config_path: None,
             mirrors: Vec::new(),
-            tls_configs: Vec::new(),
+            configs: Vec::new(),
         };
         let mut table: &dyn TableLike = root;
         for (depth, seg) in path.iter().enumerate() {
@@ -201,8 +229,9 @@ impl Facts {
             })?;
             facts.config_path = Some(value.to_string());
         }
-        facts.mirrors = entries(file, text, table, "mirrors", &name, &at)?;
-        facts.tls_configs = tls_entries(file, text, table, &name, &at)?;
+        let place = Place { file, text };
+        facts.mirrors = mirror_entries(&place, table, &name, &at)?;
+        facts.configs = config_entries(&place, table, &name, &at)?;
         Ok(facts)
     }
 }
@@ -214,59 +243,117 @@ fn wrong_type(location: &str, name: &str, item: &Item, expected: &str) -> anyhow
     )
 }
 
-/// The entries of a sub-table such as `registry.mirrors`, each with its place.
-fn entries(
-    file: &Path,
-    text: &str,
-    registry: &dyn TableLike,
+/// The file being read, for locating keys.
+struct Place<'a> {
+    file: &'a Path,
+    text: &'a str,
+}
+
+impl Place<'_> {
+    fn at(&self, table: &dyn TableLike, key: &str) -> (String, usize) {
+        let span = table.key(key).and_then(Key::span);
+        let line = span.as_ref().map_or(0, |s| line_col(self.text, s.start).0);
+        (locate(self.file, self.text, span), line)
+    }
+}
+
+/// A sub-table of the registry table (`mirrors`, `configs`), if present.
+fn sub_table<'a>(
+    registry: &'a dyn TableLike,
     key: &str,
     name: &str,
     at: &dyn Fn(&str) -> String,
-) -> Result<Vec<Finding>> {
+) -> Result<Option<&'a dyn TableLike>> {
     let Some(item) = registry.get(key) else {
+        return Ok(None);
+    };
+    item.as_table_like()
+        .map(Some)
+        .ok_or_else(|| wrong_type(&at(key), &format!("{name}.{key}"), item, "a table"))
+}
+
+/// `registry.mirrors` entries, located at their own keys (not the often empty parent header).
+fn mirror_entries(
+    place: &Place<'_>,
+    registry: &dyn TableLike,
+    name: &str,
+    at: &dyn Fn(&str) -> String,
+) -> Result<Vec<LegacyMirror>> {
+    let Some(mirrors) = sub_table(registry, "mirrors", name, at)? else {
         return Ok(Vec::new());
     };
-    let sub = item
-        .as_table_like()
-        .ok_or_else(|| wrong_type(&at(key), &format!("{name}.{key}"), item, "a table"))?;
-    Ok(sub
+    Ok(mirrors
         .iter()
-        .map(|(host, _)| Finding {
-            table: format!("{name}.{key}.{host:?}"),
-            // The entry's own key, not the (often empty) parent header.
-            location: locate(file, text, sub.key(host).and_then(Key::span)),
+        .map(|(ns, entry)| {
+            let (location, line) = place.at(mirrors, ns);
+            LegacyMirror {
+                namespace: ns.to_string(),
+                endpoints: strings(entry.as_table_like().and_then(|t| t.get("endpoint"))),
+                table: format!("{name}.mirrors.{ns:?}"),
+                location,
+                line,
+            }
         })
         .collect())
 }
 
-/// `registry.configs.<host>.tls` tables, located at their own keys.
-fn tls_entries(
-    file: &Path,
-    text: &str,
+/// `registry.configs` entries; the `tls` ones are located at their `tls` key.
+fn config_entries(
+    place: &Place<'_>,
     registry: &dyn TableLike,
     name: &str,
     at: &dyn Fn(&str) -> String,
-) -> Result<Vec<Finding>> {
-    let Some(item) = registry.get("configs") else {
+) -> Result<Vec<LegacyConfig>> {
+    let Some(configs) = sub_table(registry, "configs", name, at)? else {
         return Ok(Vec::new());
     };
-    let configs = item
-        .as_table_like()
-        .ok_or_else(|| wrong_type(&at("configs"), &format!("{name}.configs"), item, "a table"))?;
     let mut found = Vec::new();
     for (host, entry) in configs.iter() {
-        let Some(host_table) = entry.as_table_like() else {
+        let Some(entry) = entry.as_table_like() else {
             continue;
         };
-        if host_table.contains_key("tls") {
-            let span = host_table.key("tls").and_then(Key::span);
-            found.push(Finding {
-                table: format!("{name}.configs.{host:?}.tls"),
-                location: locate(file, text, span),
-            });
-        }
+        // Any `tls` key counts (containerd refuses it whatever it holds).
+        let tls = entry
+            .get("tls")
+            .map(|item| item.as_table_like().map(tls_values).unwrap_or_default());
+        let (table, (location, line)) = match tls {
+            Some(_) => (
+                format!("{name}.configs.{host:?}.tls"),
+                place.at(entry, "tls"),
+            ),
+            None => (format!("{name}.configs.{host:?}"), place.at(configs, host)),
+        };
+        found.push(LegacyConfig {
+            host: host.to_string(),
+            tls,
+            has_auth: entry.contains_key("auth"),
+            table,
+            location,
+            line,
+        });
     }
     Ok(found)
+}
+
+fn tls_values(tls: &dyn TableLike) -> LegacyTls {
+    let text = |k: &str| tls.get(k).and_then(Item::as_str).map(String::from);
+    LegacyTls {
+        ca_file: text("ca_file"),
+        cert_file: text("cert_file"),
+        key_file: text("key_file"),
+        insecure_skip_verify: tls.get("insecure_skip_verify").and_then(Item::as_bool),
+    }
+}
+
+/// The strings of an array value (others are skipped).
+fn strings(item: Option<&Item>) -> Vec<String> {
+    item.and_then(Item::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Walks to the registry table, creating standard tables (not inline ones)

@@ -1,0 +1,123 @@
+//! From the parsed command line to the plain inputs `settings` validates,
+//! and how the command line spells each setting in messages.
+
+use super::cert::{CertCommand, IssueArgs};
+use super::{GlobalArgs, OutputFormat, TrustArgs};
+use crate::settings::{
+    CertJob, Field, GlobalInput, IssueInput, IssueSettingsInput, Output, RegistryInput,
+};
+
+/// The flag that sets `field`, for messages.
+pub fn flag_name(field: Field) -> &'static str {
+    match field {
+        Field::Root => "--root",
+        Field::Config => "--config",
+        Field::CertsDir => "--certs-dir",
+        Field::ContainerdVersion => "--containerd-version",
+        Field::Host => "--host",
+        Field::Server => "--server",
+        Field::Mirror => "--mirror",
+        Field::Ca => "--ca",
+        Field::ClientCert => "--client-cert",
+        Field::ClientKey => "--client-key",
+        Field::SkipVerify => "--skip-verify",
+        Field::Capabilities => "--capabilities",
+        Field::Header => "--header",
+        Field::OverridePath => "--override-path",
+        Field::SelfSigned => "--self-signed",
+        Field::CaDir => "--ca-dir",
+        Field::CertDir => "--cert-dir",
+        Field::San => "--san",
+        Field::RenewBefore => "--renew-before",
+        Field::Renew => "--renew",
+        Field::Out => "--out",
+        Field::Days => "--days",
+        Field::KeyType => "--key-type",
+        Field::Name => "--name",
+        Field::Dns => "--dns",
+        Field::Ip => "--ip",
+    }
+}
+
+impl GlobalArgs {
+    pub fn input(&self) -> GlobalInput {
+        GlobalInput {
+            root: self.root.clone(),
+            config: self.config.clone(),
+            certs_dir: self.certs_dir.clone(),
+            containerd_version: self.containerd_version.clone(),
+            output: match self.output {
+                OutputFormat::Text => Output::Text,
+                OutputFormat::Json => Output::Json,
+            },
+        }
+    }
+}
+
+impl TrustArgs {
+    /// The one registry of `--host ...`; none without `--host`.
+    pub fn registries(&self) -> Vec<RegistryInput> {
+        let Some(host) = &self.host else {
+            return Vec::new();
+        };
+        let issue = (self.self_signed || self.ca_dir.is_some()).then(|| IssueInput {
+            ca_dir: self.ca_dir.clone(),
+            cert_dir: self.cert_dir.clone(),
+            sans: self.san.clone(),
+            renew_before: self.renew_before,
+            renew: self.renew,
+        });
+        vec![RegistryInput {
+            host: host.clone(),
+            server: self.server.clone(),
+            mirrors: self.mirror.clone(),
+            ca: self.ca.clone(),
+            client_cert: self.client_cert.clone(),
+            client_key: self.client_key.clone(),
+            skip_verify: self.skip_verify,
+            capabilities: self
+                .capabilities
+                .as_ref()
+                .map(|list| list.split(',').map(String::from).collect()),
+            headers: self.header.clone(),
+            override_path: self.override_path,
+            issue,
+        }]
+    }
+}
+
+impl IssueArgs {
+    fn input(&self) -> IssueSettingsInput {
+        IssueSettingsInput {
+            out: self.out.clone(),
+            days: self.days,
+            key_type: self.key_type.clone(),
+            force: self.force,
+        }
+    }
+}
+
+impl CertCommand {
+    pub fn job(&self) -> CertJob {
+        match self {
+            CertCommand::Ca(a) => CertJob::Ca {
+                issue: a.issue.input(),
+                name: a.name.clone(),
+            },
+            CertCommand::Server(a) => CertJob::Server {
+                issue: a.issue.input(),
+                ca_dir: a.ca_dir.clone(),
+                dns: a.dns.clone(),
+                ip: a.ip.clone(),
+            },
+            CertCommand::Client(a) => CertJob::Client {
+                issue: a.issue.input(),
+                ca_dir: a.ca_dir.clone(),
+                name: a.name.clone(),
+            },
+            CertCommand::Inspect(a) => CertJob::Inspect {
+                files: a.files.clone(),
+            },
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! The pure core: the plan (a leaf data type), the planner that computes it
+//! from the node snapshot, and the certificates it decides to issue.
+
+pub mod issuance;
+pub mod plan;
+pub mod planner;

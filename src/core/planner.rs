@@ -1,0 +1,301 @@
+//! The core: from the node as it is and the validated requests, compute the plan.
+//!
+//! It reads only through the [`Node`] snapshot and never writes. Every
+//! refusal (a config written for another containerd, legacy mirrors, a
+//! `config_path` list) happens here, before anything reaches the writer.
+
+use anyhow::{Context, Result, bail};
+
+use super::issuance;
+use super::plan::{FileChange, Notice, Plan};
+use crate::formats::containerd_config::ContainerdConfig;
+use crate::formats::hosts_toml::{ClientPaths, Endpoint, EndpointTrust, HostsSpec};
+use crate::node::{Node, NodePath};
+use crate::settings::{DEFAULT_CERTS_DIR, ISSUED_CA_NAME, InputFile, RegistryRequest};
+use crate::version::{self, ConfigVersion, Target};
+
+/// Computes every file change for one run. `certs_dir` is the hosts
+/// directory the user named, if any.
+pub fn plan(
+    node: &Node,
+    certs_dir: Option<&NodePath>,
+    requests: &[RegistryRequest],
+) -> Result<Plan> {
+    let mut plan = Plan::default();
+    let config = node.config();
+    // Without a known containerd, the file's own version is taken as right.
+    if let Some(target) = node.target()
+        && let Some(warning) = version::check_fit(config.version(), target)
+            .with_context(|| node.config_path().to_string())?
+    {
+        plan.warn(Notice::warning("config-version-migrated", warning).at(node.config_path()));
+    }
+    refuse_conflicts(node.config_path(), config, node.target())?;
+    warn_imports(node.config_path(), config, &mut plan);
+    let certs_dir = hosts_dir(node.config_path(), config, certs_dir, &mut plan)?;
+    plan.files.push(config_change(node, &certs_dir));
+    for request in requests {
+        for warning in &request.warnings {
+            plan.warn(Notice::warning("input", warning.clone()));
+        }
+        host_changes(node, &certs_dir, request, &mut plan)?;
+    }
+    Ok(plan)
+}
+
+fn warn_imports(path: &NodePath, config: &ContainerdConfig, plan: &mut Plan) {
+    let imports = config.imports();
+    if imports.is_empty() {
+        return;
+    }
+    let message = format!(
+        "{path} imports {}: containerd merges those files over this one, and one that sets the CRI \
+         plugin's table can replace config_path or add registry.mirrors; after the restart, \
+         check `containerd config dump | grep config_path`",
+        imports.join(", ")
+    );
+    plan.warn(Notice::warning("imports-not-read", message).at(path));
+}
+
+fn refuse_conflicts(
+    path: &NodePath,
+    config: &ContainerdConfig,
+    target: Option<&Target>,
+) -> Result<()> {
+    let mirrors = config.mirrors();
+    if !mirrors.is_empty() {
+        let list = listing(mirrors.iter().map(|m| (&m.table, &m.location)));
+        bail!(
+            "{path}: legacy registry mirrors are set, and containerd's CRI plugin fails to load when \
+             `mirrors` and `config_path` are both set:\n{list}\nMove each mirror into \
+             certs.d/<host>/hosts.toml (certsd apply --host HOST --mirror URL) and delete these \
+             tables, then run certsd again. Nothing was written."
+        );
+    }
+    let one_x = match target {
+        Some(t) => t.version.major < 2,
+        None => config.version() <= ConfigVersion::V2,
+    };
+    let tls = config.tls_configs();
+    if one_x && !tls.is_empty() {
+        let list = listing(tls.iter().map(|c| (&c.table, &c.location)));
+        bail!(
+            "{path}: containerd 1.x refuses `configs.<host>.tls` together with `config_path` \
+             (the CRI plugin fails to load):\n{list}\nMove the TLS settings into hosts.toml \
+             (certsd apply --host HOST --ca FILE / --client-cert / --skip-verify) and delete \
+             these tables. Nothing was written."
+        );
+    }
+    Ok(())
+}
+
+/// `  TABLE (file:line:col)` lines.
+fn listing<'a>(entries: impl Iterator<Item = (&'a String, &'a String)>) -> String {
+    entries
+        .map(|(table, location)| format!("  {table} ({location})"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The one hosts directory: the one named, else the config's single `config_path`, else the default.
+fn hosts_dir(
+    path: &NodePath,
+    config: &ContainerdConfig,
+    named: Option<&NodePath>,
+    plan: &mut Plan,
+) -> Result<NodePath> {
+    let current = config.config_path().filter(|p| !p.is_empty());
+    let list = current.is_some_and(|p| p.contains(':'));
+    if let Some(dir) = named {
+        if let Some(old) = current.filter(|old| !list && *old != dir.as_str()) {
+            plan.warn(Notice::warning(
+                "config-path-replaced",
+                format!("config_path was {old:?}; it becomes {dir}, and hosts.toml files under {old} will no longer be read"),
+            ).at(path));
+        }
+        if list {
+            plan.warn(Notice::warning(
+                "config-path-list-replaced",
+                format!(
+                    "config_path {:?} is a list; replacing it with {dir}: containerd 2.1+ pulls through \
+                     the transfer service, which does not split the list and skips every hosts.toml",
+                    current.unwrap_or_default()
+                ),
+            ).at(path));
+        }
+        return Ok(dir.clone());
+    }
+    match current {
+        None => Ok(NodePath::fixed(DEFAULT_CERTS_DIR)),
+        Some(p) if list => bail!(
+            "{path}: config_path {p:?} lists several directories; containerd 2.1+ does not split the \
+             list when pulling through the transfer service, so hosts.toml files there are \
+             skipped. Pass --certs-dir DIR to replace it with one directory"
+        ),
+        Some(p) => NodePath::parse(
+            "config_path",
+            std::path::Path::new(p),
+            "/etc/containerd/certs.d",
+        )
+        .with_context(|| {
+            format!("{path}: config_path {p:?} is not an absolute directory; pass --certs-dir DIR")
+        }),
+    }
+}
+
+fn config_change(node: &Node, dir: &NodePath) -> FileChange {
+    let after = node.config().with_config_path(dir.as_str()).into_bytes();
+    FileChange {
+        backup: true,
+        needs_restart: true,
+        ..FileChange::write(
+            node.config_path().clone(),
+            node.config_file().cloned(),
+            after,
+            0o644,
+        )
+    }
+}
+
+/// hosts.toml plus copies of the CA and client files for one host.
+fn host_changes(
+    node: &Node,
+    certs_dir: &NodePath,
+    request: &RegistryRequest,
+    plan: &mut Plan,
+) -> Result<()> {
+    let dir = certs_dir.join(request.host.as_str());
+    let mut ca = copies(node, &dir, &request.ca, plan)?;
+    let client = match &request.client {
+        Some(pair) => Some(ClientPaths {
+            cert: copy(node, &dir, &pair.cert, 0o644, false, plan)?,
+            key: copy(node, &dir, &pair.key, 0o600, true, plan)?,
+        }),
+        None => None,
+    };
+    if let Some(cert) = &request.cert {
+        let trust_copy = dir.join(ISSUED_CA_NAME);
+        let decision = issuance::decide(node, cert, trust_copy.clone())?;
+        if let Some(pem) = &decision.kept_ca_pem {
+            plan.files
+                .push(issuance::owned(node, &trust_copy, pem, 0o644, false)?);
+        }
+        ca.insert(0, trust_copy.as_str().to_string());
+        for key in &decision.kept_keys {
+            if let Some(existing) = node.file(key)? {
+                plan.files.push(FileChange::owned(
+                    key.clone(),
+                    Some(existing.clone()),
+                    existing.bytes,
+                    0o600,
+                    true,
+                ));
+            }
+        }
+        plan.certificates.extend(decision.pending);
+        if decision.order.generates() {
+            plan.orders.push(decision.order);
+        }
+    }
+    let trust = EndpointTrust {
+        capabilities: request.capabilities.clone(),
+        ca,
+        client,
+        skip_verify: request.skip_verify,
+        headers: request.headers.clone(),
+        override_path: request.override_path,
+    };
+    hosts_toml_change(node, &dir, &hosts_spec(request, &trust), plan)
+}
+
+/// The copies of the CA files, as node paths.
+fn copies(
+    node: &Node,
+    dir: &NodePath,
+    files: &[InputFile],
+    plan: &mut Plan,
+) -> Result<Vec<String>> {
+    files
+        .iter()
+        .map(|f| copy(node, dir, f, 0o644, false, plan))
+        .collect()
+}
+
+/// One input file copied into the host's directory; returns its node path.
+fn copy(
+    node: &Node,
+    dir: &NodePath,
+    file: &InputFile,
+    mode: u32,
+    secret: bool,
+    plan: &mut Plan,
+) -> Result<String> {
+    let path = dir.join(&file.name);
+    let before = node.file(&path)?;
+    plan.files.push(FileChange::owned(
+        path.clone(),
+        before,
+        file.bytes.clone(),
+        mode,
+        secret,
+    ));
+    Ok(path.as_str().to_string())
+}
+
+/// The host's hosts.toml, edited (or created) to say exactly `spec`.
+fn hosts_toml_change(node: &Node, dir: &NodePath, spec: &HostsSpec, plan: &mut Plan) -> Result<()> {
+    let path = dir.join("hosts.toml");
+    let (existing, file) = node.hosts_file(&path)?;
+    for url in file.endpoint_urls() {
+        if url != spec.server && !spec.endpoints.iter().any(|e| e.url == url) {
+            plan.warn(Notice::warning(
+                "host-table-removed",
+                format!("{path}: removing [host.{url:?}], which this run does not list (pass it with --mirror to keep it)"),
+            ).at(&path));
+        }
+    }
+    let rendered = file.render(spec);
+    for what in file.removed_trust(&rendered) {
+        plan.warn(Notice::warning(
+            "trust-removed",
+            format!("{path}: removing {what}, which this run does not ask for (pass it again to keep it)"),
+        ).at(&path));
+    }
+    plan.files.push(FileChange::write(
+        path,
+        existing,
+        rendered.into_bytes(),
+        0o644,
+    ));
+    Ok(())
+}
+
+/// Mirrors first, in order; without mirrors the server itself gets the one
+/// host table containerd 1.6 needs. `override_path` stays off the server
+/// unless the user named its URL.
+fn hosts_spec(request: &RegistryRequest, trust: &EndpointTrust) -> HostsSpec {
+    let server_trust = EndpointTrust {
+        override_path: trust.override_path && request.server_explicit,
+        ..trust.clone()
+    };
+    let endpoints = if request.mirrors.is_empty() {
+        vec![Endpoint {
+            url: request.server.clone(),
+            trust: server_trust.clone(),
+        }]
+    } else {
+        request
+            .mirrors
+            .iter()
+            .map(|url| Endpoint {
+                url: url.clone(),
+                trust: trust.clone(),
+            })
+            .collect()
+    };
+    HostsSpec {
+        server: request.server.clone(),
+        server_trust,
+        endpoints,
+    }
+}

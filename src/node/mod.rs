@@ -1,0 +1,99 @@
+//! The node as containerd sees it: paths under `--root`, reading its files,
+//! the installed containerd, and the snapshot every command starts from.
+//!
+//! [`Node::read`] reads config.toml once; the planner (and later doctor and
+//! migrate) take their facts from it rather than opening files themselves.
+
+pub mod containerd;
+mod paths;
+mod read;
+
+use anyhow::Result;
+
+pub use paths::{NodePath, Root};
+pub use read::{Existing, read_existing, read_text};
+
+use crate::formats::containerd_config::ContainerdConfig;
+use crate::formats::hosts_toml::HostsFile;
+use crate::version::{ConfigVersion, Target};
+
+/// What one run knows about the node, read once.
+#[derive(Debug)]
+pub struct Node {
+    root: Root,
+    config_path: NodePath,
+    config_file: Option<Existing>,
+    config: ContainerdConfig,
+    target: Option<Target>,
+}
+
+impl Node {
+    /// Reads config.toml at `config_path` (a missing or blank file becomes a
+    /// new one from the template for `target`) and keeps the containerd it is for.
+    pub fn read(root: Root, config_path: NodePath, target: Option<Target>) -> Result<Node> {
+        let config_file = read_existing(&root, &config_path)?;
+        let config = match &config_file {
+            Some(file) if !is_blank(&file.bytes) => {
+                ContainerdConfig::parse(config_path.as_path(), &file.bytes)?
+            }
+            _ => {
+                let version = target
+                    .as_ref()
+                    .map_or(ConfigVersion::V2, |t| ConfigVersion::native_for(t.version));
+                ContainerdConfig::from_template(version)
+            }
+        };
+        Ok(Node {
+            root,
+            config_path,
+            config_file,
+            config,
+            target,
+        })
+    }
+
+    /// Where config.toml is (node path).
+    pub fn config_path(&self) -> &NodePath {
+        &self.config_path
+    }
+
+    /// config.toml as parsed (or the template it will be made from).
+    pub fn config(&self) -> &ContainerdConfig {
+        &self.config
+    }
+
+    /// config.toml's bytes and mode on disk, when it exists.
+    pub fn config_file(&self) -> Option<&Existing> {
+        self.config_file.as_ref()
+    }
+
+    /// The containerd the files are for, when known.
+    pub fn target(&self) -> Option<&Target> {
+        self.target.as_ref()
+    }
+
+    /// Any other node file; `None` when it does not exist.
+    pub fn file(&self, path: &NodePath) -> Result<Option<Existing>> {
+        read_existing(&self.root, path)
+    }
+
+    /// A PEM text file of the node; `None` when it does not exist.
+    pub fn text(&self, path: &NodePath) -> Result<Option<String>> {
+        read_text(&self.root, path)
+    }
+
+    /// A hosts.toml as it is (parsed; a new one when missing or blank).
+    pub fn hosts_file(&self, path: &NodePath) -> Result<(Option<Existing>, HostsFile)> {
+        let existing = self.file(path)?;
+        let file = match &existing {
+            Some(e) if !is_blank(&e.bytes) => HostsFile::parse(path.as_path(), &e.bytes)?,
+            _ => HostsFile::new(),
+        };
+        Ok((existing, file))
+    }
+}
+
+/// An empty or whitespace-only file counts as missing.
+fn is_blank(bytes: &[u8]) -> bool {
+    bytes.iter().all(u8::is_ascii_whitespace)
+}

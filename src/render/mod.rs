@@ -1,0 +1,4 @@
+//! What a run shows: the unified diff of a plan, and the text and JSON reports.
+
+pub mod diff;
+pub mod report;
