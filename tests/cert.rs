@@ -5,49 +5,14 @@
 mod bad_input;
 mod tls;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-/// Runs certsd in `dir`.
-pub fn certsd(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_certsd"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("certsd runs")
-}
+pub use crate::support::{certsd_in_dir as certsd, openssl, openssl_ok};
 
 /// Runs certsd in `dir` and insists it succeeds; returns stdout.
 pub fn certsd_ok(dir: &Path, args: &[&str]) -> String {
-    let out = certsd(dir, args);
-    assert!(
-        out.status.success(),
-        "certsd {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Runs openssl in `dir`; returns (success, stdout + stderr).
-pub fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-pub fn openssl_ok(dir: &Path, args: &[&str]) -> String {
-    let (ok, text) = openssl(dir, args);
-    assert!(ok, "openssl {args:?} failed: {text}");
-    text
+    crate::support::ok(&certsd(dir, args), &format!("certsd {args:?}"))
 }
 
 /// A CA, a server cert (two DNS names, two IPs) and a client cert, all of `key_type`.
@@ -100,7 +65,7 @@ pub fn issue_all(dir: &Path, key_type: &str) {
 }
 
 fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    crate::support::mode(path) & 0o777
 }
 
 /// Seconds since the epoch of an openssl date line value (`Nov 23 15:51:37 2026 GMT`).

@@ -21,7 +21,6 @@ use std::fmt::Write as _;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use walkdir::WalkDir;
 
@@ -100,7 +99,7 @@ struct Run {
 }
 
 fn run(case: &Path, root: &Path, args: &[String]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_certsd"))
+    let out = crate::support::certsd()
         .args(args)
         .env("CERTSD_ROOT", root)
         .current_dir(case)

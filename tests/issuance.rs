@@ -4,35 +4,20 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 const HOST: &str = "registry.test:5000";
 
 fn certsd(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_certsd"))
-        .args(args)
-        .env("CERTSD_ROOT", root)
-        .output()
-        .unwrap()
+    crate::support::certsd_in_root(root, args)
 }
 
 fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "certsd failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    crate::support::ok(out, "certsd")
 }
 
 fn openssl(args: &[&str]) -> String {
-    let out = Command::new("openssl").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    crate::support::openssl_ok(Path::new("."), args)
 }
 
 fn cert_dir(root: &Path) -> std::path::PathBuf {

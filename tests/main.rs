@@ -8,5 +8,7 @@ mod cert;
 mod e2e;
 mod golden;
 mod issuance;
+mod layers;
 mod readme;
 mod safety;
+mod support;

@@ -5,15 +5,10 @@
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 fn certsd(root: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_certsd"))
-        .args(args)
-        .env("CERTSD_ROOT", root)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
+    crate::support::certsd_in_root(root, args)
 }
 
 fn example_config() -> String {
@@ -118,7 +113,7 @@ fn two_applies_in_one_second_keep_both_backups() {
 fn apply_writes_even_when_the_reader_of_its_diff_goes_away() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_certsd"))
+    let mut child = crate::support::certsd()
         .args(["apply", "--host", "r.io", "--ca", "testdata/pki/ca.crt"])
         .env("CERTSD_ROOT", root)
         .current_dir(env!("CARGO_MANIFEST_DIR"))

@@ -42,49 +42,13 @@ pub fn print_plan(
 ) -> Result<()> {
     match format {
         Output::Json => {
-            let report = JsonReport {
-                changed: plan.changed(),
-                restart_required: plan.restart_required(),
-                files: plan
-                    .files
-                    .iter()
-                    .map(|f| JsonFile {
-                        path: f.path.as_str(),
-                        action: f.action(),
-                        mode: format!("{:04o}", f.mode()),
-                    })
-                    .collect(),
-                warnings: plan.warnings(),
-                certificates: &plan.certificates,
-                backups: outcome.map(|o| {
-                    o.backups
-                        .iter()
-                        .map(crate::node::NodePath::as_str)
-                        .collect()
-                }),
-            };
-            serde_json::to_writer_pretty(&mut *out, &report)?;
+            serde_json::to_writer_pretty(&mut *out, &json_report(plan, outcome))?;
             writeln!(out)?;
         }
         Output::Text => {
             // `#` lines before the first `---` are ignored by patch and git apply.
             for cert in &plan.certificates {
-                writeln!(
-                    out,
-                    "# certificate to create: {} ({}, {}{}, {}, {} days; key {}): {}",
-                    cert.path,
-                    cert.kind,
-                    cert.subject,
-                    if cert.sans.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", SANs {}", cert.sans.join(" "))
-                    },
-                    cert.key_type,
-                    cert.days,
-                    cert.key_path,
-                    cert.reason
-                )?;
+                writeln!(out, "{}", pending_line(cert))?;
             }
             out.write_all(diff::render(plan).as_bytes())?;
             for warning in plan.warnings() {
@@ -94,6 +58,43 @@ pub fn print_plan(
     }
     out.flush()?;
     Ok(())
+}
+
+fn json_report<'a>(plan: &'a Plan, outcome: Option<&'a Outcome>) -> JsonReport<'a> {
+    JsonReport {
+        changed: plan.changed(),
+        restart_required: plan.restart_required(),
+        files: plan
+            .files
+            .iter()
+            .map(|f| JsonFile {
+                path: f.path.as_str(),
+                action: f.action(),
+                mode: format!("{:04o}", f.mode()),
+            })
+            .collect(),
+        warnings: plan.warnings(),
+        certificates: &plan.certificates,
+        backups: outcome.map(|o| {
+            o.backups
+                .iter()
+                .map(crate::node::NodePath::as_str)
+                .collect()
+        }),
+    }
+}
+
+/// `# certificate to create: PATH (server, CN=..., SANs ..., KEY, DAYS days; key PATH): REASON`
+fn pending_line(cert: &PendingCert) -> String {
+    let sans = if cert.sans.is_empty() {
+        String::new()
+    } else {
+        format!(", SANs {}", cert.sans.join(" "))
+    };
+    format!(
+        "# certificate to create: {} ({}, {}{sans}, {}, {} days; key {}): {}",
+        cert.path, cert.kind, cert.subject, cert.key_type, cert.days, cert.key_path, cert.reason
+    )
 }
 
 /// The closing line of `plan`.

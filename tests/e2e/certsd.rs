@@ -3,11 +3,10 @@
 //! and the trust flags), so every case drives the real tool.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Runs `certsd apply ARGS`. Ok(stdout) on exit 0, Err(message) otherwise.
 pub fn certsd_apply(args: &[&str]) -> Result<String, String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_certsd"))
+    let out = crate::support::certsd()
         .arg("apply")
         .args(args)
         .output()

@@ -3,11 +3,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// `certsd cert ARGS`; panics with its output on failure.
 fn certsd_cert(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_certsd"))
+    let out = crate::support::certsd()
         .arg("cert")
         .args(args)
         .output()
