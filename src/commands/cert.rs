@@ -1,4 +1,4 @@
-//! `certsd cert ca|server|client|inspect`: turns the clap arguments into
+//! `certsd cert ca|server|client|inspect|csr|sign`: turns the clap arguments into
 //! validated settings, calls the pure `crate::cert` library, and writes the
 //! results (all-or-nothing) or prints what certificates hold.
 //!
@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use crate::cert::{self, CaSigner, CertInfo, Issued, KeyType, San};
-use crate::cli::cert::{CaArgs, CertCommand, ClientArgs, InspectArgs, IssueArgs, ServerArgs};
+use crate::cert::{self, CaSigner, CertInfo, CsrInfo, Issued, KeyType, LeafRole, San};
+use crate::cli::cert::{
+    CaArgs, CertCommand, ClientArgs, CsrArgs, InspectArgs, IssueArgs, ServerArgs, SignArgs,
+};
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::exit_codes::{Code, usage};
 use crate::writer;
@@ -28,6 +30,8 @@ pub fn run(global: &GlobalArgs, cmd: &CertCommand) -> Result<Code> {
         CertCommand::Server(args) => server(args, global.output),
         CertCommand::Client(args) => client(args, global.output),
         CertCommand::Inspect(args) => inspect(args, global.output),
+        CertCommand::Csr(args) => csr(args, global.output),
+        CertCommand::Sign(args) => sign(args, global.output),
     }
     .map(|()| Code::Success)
 }
@@ -153,11 +157,18 @@ struct InspectedFile {
     /// A private key sits beside the certificates: such a file must never be a `ca`.
     contains_private_key: bool,
     certificates: Vec<CertInfo>,
+    /// Set when the file is a certificate signing request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificate_request: Option<CsrInfo>,
 }
 
 fn inspect(args: &InspectArgs, output: OutputFormat) -> Result<()> {
     let mut files = Vec::new();
     for path in &args.files {
+        if let Some(file) = inspect_csr_file(path)? {
+            files.push(file);
+            continue;
+        }
         let pem =
             fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let certificates = cert::inspect_pem(&pem).with_context(|| path.display().to_string())?;
@@ -165,6 +176,7 @@ fn inspect(args: &InspectArgs, output: OutputFormat) -> Result<()> {
             path: path.clone(),
             contains_private_key: pem.contains("PRIVATE KEY-----"),
             certificates,
+            certificate_request: None,
         });
     }
     let mut stdout = std::io::stdout().lock();
@@ -190,6 +202,10 @@ fn print_file(out: &mut impl Write, file: &InspectedFile) -> Result<()> {
             "warning: {} also holds a PRIVATE KEY; never use it as a `ca` file",
             file.path.display()
         )?;
+    }
+    if let Some(request) = &file.certificate_request {
+        writeln!(out, "{} [certificate request]", file.path.display())?;
+        print_csr(out, request)?;
     }
     for (i, c) in file.certificates.iter().enumerate() {
         writeln!(out, "{} [{}/{count}]", file.path.display(), i + 1)?;
@@ -285,6 +301,235 @@ fn write_outputs(files: &[(PathBuf, String, u32)], force: bool) -> Result<()> {
     writer::write_group(&group)?;
     for (path, _, mode) in files {
         eprintln!("wrote {} ({mode:04o})", path.display());
+    }
+    Ok(())
+}
+
+// ---- `cert csr`, `cert sign`, and CSRs in `cert inspect` ----
+
+fn csr(args: &CsrArgs, output: OutputFormat) -> Result<()> {
+    let issue_args = IssueArgs {
+        out: args.out.clone(),
+        days: None,
+        key_type: args.key_type.clone(),
+        force: args.force,
+    };
+    let issue = Issue::from_args(&issue_args, cert::LEAF_DAYS, output)?;
+    let (role, stem) = role(args.client);
+    let sans = parse_sans(&args.dns, &args.ip)?;
+    if let Some(name) = &args.name {
+        cert::check_common_name(name).map_err(|err| usage(format!("--name: {err}")))?;
+    }
+    if role == LeafRole::Server && sans.is_empty() {
+        return Err(usage(
+            "a server CSR needs at least one --dns NAME or --ip IP",
+        ));
+    }
+    let kube = kube_target(args)?;
+    let (csr_path, key_path) = (
+        args.out.join(format!("{stem}.csr")),
+        args.out.join(format!("{stem}.key")),
+    );
+    let mut targets = vec![csr_path.as_path(), key_path.as_path()];
+    targets.extend(kube.as_ref().map(|(path, _, _)| path.as_path()));
+    check_targets(&targets, args.force)?;
+    let made = cert::new_csr(role, args.name.as_deref(), &sans, issue.key)?;
+    let mut files = vec![
+        (csr_path, made.csr_pem.clone(), CERT_MODE),
+        (key_path, made.key_pem, KEY_MODE),
+    ];
+    if let Some((path, name, signer)) = kube {
+        let yaml = cert::kubernetes_csr(name, signer, &made.csr_pem, role, issue.key)?;
+        files.push((path, yaml, CERT_MODE));
+    }
+    write_outputs(&files, args.force)?;
+    let request = cert::inspect_csr(made.csr_pem.as_bytes())?;
+    print_json(
+        output,
+        &serde_json::json!({ "files": files_json(&files), "request": request }),
+    )
+}
+
+/// `--kubernetes NAME --signer SIGNER`, checked: the manifest's path, name and signer.
+fn kube_target(args: &CsrArgs) -> Result<Option<(PathBuf, &str, &str)>> {
+    let (Some(name), Some(signer)) = (&args.kubernetes, &args.signer) else {
+        return Ok(None);
+    };
+    cert::check_object_name(name).map_err(|err| usage(format!("--kubernetes: {err}")))?;
+    cert::check_signer_name(signer).map_err(|err| usage(format!("--signer: {err}")))?;
+    Ok(Some((
+        args.out.join(format!("{name}.csr.yaml")),
+        name,
+        signer,
+    )))
+}
+
+fn sign(args: &SignArgs, output: OutputFormat) -> Result<()> {
+    let issue_args = IssueArgs {
+        out: args.out.clone(),
+        days: args.days,
+        key_type: KeyType::default().name().to_string(),
+        force: args.force,
+    };
+    let issue = Issue::from_args(&issue_args, cert::LEAF_DAYS, output)?;
+    let (role, stem) = role(args.client);
+    let crt = args.out.join(format!("{stem}.crt"));
+    check_targets(&[&crt], args.force)?;
+    check_not_ca_dir(&args.out, &args.ca_dir)?;
+    let at = args.csr.display();
+    let bytes = fs::read(&args.csr).with_context(|| format!("reading the CSR {at}"))?;
+    let signer = load_ca(&args.ca_dir)?;
+    let issued = cert::sign_csr(&signer, &bytes, role, issue.days)
+        .with_context(|| format!("CSR {at}: not signed"))?;
+    let info = cert::inspect_pem(&issued.cert_pem)?;
+    let files = [(crt, issued.cert_pem.clone(), CERT_MODE)];
+    write_outputs(&files, args.force)?;
+    if output == OutputFormat::Text {
+        return print_signed(
+            &mut std::io::stdout().lock(),
+            &args.csr,
+            &info[0],
+            &issued.not_copied,
+        );
+    }
+    let report = serde_json::json!({
+        "files": files_json(&files),
+        "certificate": info.first(),
+        "request": issued.request,
+        "not_copied": issued.not_copied,
+    });
+    print_json(output, &report)
+}
+
+fn role(client: bool) -> (LeafRole, &'static str) {
+    if client {
+        (LeafRole::Client, "client")
+    } else {
+        (LeafRole::Server, "server")
+    }
+}
+
+fn parse_sans(dns: &[String], ip: &[String]) -> Result<Vec<San>> {
+    let dns = dns
+        .iter()
+        .map(|d| San::dns(d).map_err(|err| usage(format!("--dns: {err}"))));
+    let ip = ip
+        .iter()
+        .map(|i| San::ip(i).map_err(|err| usage(format!("--ip: {err}"))));
+    dns.chain(ip).collect()
+}
+
+/// `sign` never writes into the CA directory.
+fn check_not_ca_dir(out: &Path, ca_dir: &Path) -> Result<()> {
+    if let (Ok(a), Ok(b)) = (fs::canonicalize(out), fs::canonicalize(ca_dir))
+        && a == b
+    {
+        return Err(usage(
+            "--out must not be the CA directory (--ca-dir): give another directory",
+        ));
+    }
+    Ok(())
+}
+
+fn files_json(files: &[(PathBuf, String, u32)]) -> Vec<serde_json::Value> {
+    files
+        .iter()
+        .map(|(path, _, mode)| serde_json::json!({ "path": path, "mode": format!("{mode:04o}") }))
+        .collect()
+}
+
+/// Prints `report` when `--output json`; text output is the `wrote` lines alone.
+fn print_json(output: OutputFormat, report: &serde_json::Value) -> Result<()> {
+    if output == OutputFormat::Json {
+        let mut stdout = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut stdout, report)?;
+        writeln!(stdout)?;
+    }
+    Ok(())
+}
+
+fn print_signed(
+    out: &mut impl Write,
+    csr: &Path,
+    c: &CertInfo,
+    not_copied: &[String],
+) -> Result<()> {
+    let sans: Vec<String> = c
+        .dns_names
+        .iter()
+        .map(|d| format!("DNS:{d}"))
+        .chain(c.ip_addresses.iter().map(|ip| format!("IP:{ip}")))
+        .collect();
+    writeln!(out, "signed {}", csr.display())?;
+    let rows = [
+        ("subject", c.subject.clone()),
+        ("SANs", or_none(&sans)),
+        ("issuer", c.issuer.clone()),
+        ("serial", c.serial.clone()),
+        (
+            "not after",
+            format!("{} ({})", c.not_after, days_left(c.days_left)),
+        ),
+        ("ext key usage", or_none(&c.extended_key_usage)),
+        ("not copied", or_none(not_copied)),
+    ];
+    for (label, value) in rows {
+        writeln!(out, "  {:<14} {value}", format!("{label}:"))?;
+    }
+    Ok(())
+}
+
+/// A CSR file (PEM, or DER that parses as one) for `inspect`; `None` for anything else.
+fn inspect_csr_file(path: &Path) -> Result<Option<InspectedFile>> {
+    let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let request = if cert::is_pem_csr(&bytes) {
+        cert::inspect_csr(&bytes).with_context(|| path.display().to_string())?
+    } else if String::from_utf8_lossy(&bytes).contains("-----BEGIN") {
+        return Ok(None);
+    } else {
+        match cert::inspect_csr(&bytes) {
+            Ok(request) => request,
+            Err(_) => return Ok(None),
+        }
+    };
+    Ok(Some(InspectedFile {
+        path: path.to_path_buf(),
+        contains_private_key: String::from_utf8_lossy(&bytes).contains("PRIVATE KEY-----"),
+        certificates: Vec::new(),
+        certificate_request: Some(request),
+    }))
+}
+
+fn print_csr(out: &mut impl Write, r: &CsrInfo) -> Result<()> {
+    let sans: Vec<String> = r
+        .dns_names
+        .iter()
+        .map(|d| format!("DNS:{d}"))
+        .chain(r.ip_addresses.iter().map(|ip| format!("IP:{ip}")))
+        .collect();
+    let verdict = if r.signature_valid {
+        "valid"
+    } else {
+        "DOES NOT VERIFY"
+    };
+    let rows = [
+        ("subject", r.subject.clone()),
+        ("SANs", or_none(&sans)),
+        ("key", format!("{} ({} bits)", r.key_type, r.key_bits)),
+        (
+            "signature",
+            format!("{} ({verdict})", r.signature_algorithm),
+        ),
+        (
+            "asks for CA",
+            if r.requests_ca { "yes" } else { "no" }.to_string(),
+        ),
+        ("key usage", or_none(&r.key_usage)),
+        ("ext key usage", or_none(&r.extended_key_usage)),
+        ("other", or_none(&r.other_extensions)),
+    ];
+    for (label, value) in rows {
+        writeln!(out, "  {:<14} {value}", format!("{label}:"))?;
     }
     Ok(())
 }
