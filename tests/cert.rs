@@ -3,6 +3,7 @@
 //! handshakes with rustls/webpki, whose rules are Go's (SANs only, EKU).
 
 mod bad_input;
+mod csr;
 mod tls;
 
 use std::os::unix::fs::PermissionsExt;
