@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod csr;
+mod csr_bad;
 mod tls;
 
 use std::os::unix::fs::PermissionsExt;

@@ -184,6 +184,9 @@ pub(crate) fn spki_key_type(spki: &SubjectPublicKeyInfo<'_>) -> (String, usize) 
         return match curve {
             Some(c) if c == oids::OID_EC_P256 => ("ecdsa-p256".into(), 256),
             Some(c) if c == oids::OID_NIST_EC_P384 => ("ecdsa-p384".into(), 384),
+            Some(c) if c == oids::OID_NIST_EC_P521 => ("ecdsa-p521".into(), 521),
+            // secp256k1 (Bitcoin's curve): not in the registry, and Go refuses it.
+            Some(c) if c.to_id_string() == "1.3.132.0.10" => ("ecdsa-secp256k1".into(), 256),
             Some(c) => (format!("ecdsa-{}", oid_name(&c)), bits),
             None => ("ecdsa".into(), bits),
         };

@@ -103,7 +103,7 @@ impl Request {
         let info = &self.info;
         if self.alg.is_none() {
             bail!(
-                "its key ({} {} bits) is not one certsd signs: use ECDSA P-256 or P-384, RSA of 2048 to 8192 bits, or Ed25519",
+                "its key is {} ({} bits), which certsd does not sign: make the CSR with an ECDSA P-256 or P-384, RSA 2048 to 8192 bit, or Ed25519 key",
                 info.key_type,
                 info.key_bits
             );
@@ -237,4 +237,71 @@ fn key_type(spki: &SubjectPublicKeyInfo<'_>) -> (String, usize) {
 fn oid_name(oid: &Oid<'_>) -> String {
     x509_parser::objects::oid2sn(oid, x509_parser::objects::oid_registry())
         .map_or_else(|_| oid.to_id_string(), ToString::to_string)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a panic is how a test fails
+mod tests {
+    use super::*;
+    use crate::cert::{KeyType, LeafRole, San, new_csr};
+
+    fn der() -> Vec<u8> {
+        let sans = [San::dns("reg.test").unwrap()];
+        let csr = new_csr(LeafRole::Server, None, &sans, KeyType::EcdsaP256).unwrap();
+        csr_der(csr.csr_pem.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn truncated_and_bit_flipped_csrs_are_refused_without_panic() {
+        let der = der();
+        Request::parse(&der).unwrap().check_signable().unwrap();
+        for len in 0..der.len() {
+            assert!(
+                Request::parse(&der[..len]).is_err(),
+                "prefix of {len} bytes"
+            );
+        }
+        // Every bit of the signed part counts; a flip outside it (in the
+        // encoding of the signature algorithm, say) may be read leniently.
+        let (_, parsed) = X509CertificationRequest::from_der(&der).unwrap();
+        let info = parsed.certification_request_info.raw;
+        let start = der.windows(info.len()).position(|w| w == info).unwrap();
+        for i in 0..der.len() {
+            let mut bad = der.clone();
+            bad[i] ^= 0x01;
+            let signable = Request::parse(&bad).and_then(|r| r.check_signable());
+            let signed_part = (start..start + info.len()).contains(&i);
+            assert!(
+                signable.is_err() || !signed_part,
+                "bit flipped at byte {i} still signable"
+            );
+        }
+    }
+
+    #[test]
+    fn legacy_pem_der_and_garbage() {
+        let sans = [San::ip("10.0.0.1").unwrap()];
+        let csr = new_csr(LeafRole::Server, None, &sans, KeyType::Ed25519).unwrap();
+        let legacy = csr
+            .csr_pem
+            .replace("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST");
+        assert!(is_pem_csr(legacy.as_bytes()));
+        let info = inspect_csr(legacy.as_bytes()).unwrap();
+        assert_eq!(
+            (info.key_type.as_str(), info.signature_valid),
+            ("ed25519", true)
+        );
+        let der = der();
+        assert!(Request::parse(b"").is_err());
+        let err = Request::parse(b"-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n")
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("no PEM CERTIFICATE REQUEST"),
+            "{err}"
+        );
+        let mut trailing = der.clone();
+        trailing.push(0);
+        assert!(Request::parse(&trailing).is_err());
+    }
 }
