@@ -98,16 +98,17 @@ impl Request {
     }
 
     /// What makes certsd refuse to sign: an unsupported key, a signature
-    /// that fails, a request for a CA. Each message says what to do.
-    pub(crate) fn check_signable(&self) -> Result<()> {
+    /// that fails, a request for a CA. Each message says what to do. Gives
+    /// the key to certify.
+    pub(crate) fn check_signable(&self) -> Result<SubjectKey<'_>> {
         let info = &self.info;
-        if self.alg.is_none() {
+        let Some(alg) = self.alg else {
             bail!(
                 "its key is {} ({} bits), which certsd does not sign: make the CSR with an ECDSA P-256 or P-384, RSA 2048 to 8192 bit, or Ed25519 key",
                 info.key_type,
                 info.key_bits
             );
-        }
+        };
         if !info.signature_valid {
             bail!(
                 "its signature does not verify: the file was changed after it was made, or it is damaged; make a new CSR"
@@ -118,18 +119,26 @@ impl Request {
                 "it asks for a CA certificate (basicConstraints CA:TRUE); certsd signs leaves only"
             );
         }
-        Ok(())
+        Ok(SubjectKey {
+            bits: &self.key_bits,
+            alg,
+        })
     }
 }
 
-impl PublicKeyData for Request {
+/// The public key of a CSR that passed [`Request::check_signable`].
+pub(crate) struct SubjectKey<'a> {
+    bits: &'a [u8],
+    alg: &'static SignatureAlgorithm,
+}
+
+impl PublicKeyData for SubjectKey<'_> {
     fn der_bytes(&self) -> &[u8] {
-        &self.key_bits
+        self.bits
     }
 
     fn algorithm(&self) -> &'static SignatureAlgorithm {
-        // Only reached after check_signable; P-256 is never encoded in that case.
-        self.alg.unwrap_or(&rcgen::PKCS_ECDSA_P256_SHA256)
+        self.alg
     }
 }
 
@@ -269,7 +278,7 @@ mod tests {
         for i in 0..der.len() {
             let mut bad = der.clone();
             bad[i] ^= 0x01;
-            let signable = Request::parse(&bad).and_then(|r| r.check_signable());
+            let signable = Request::parse(&bad).and_then(|r| r.check_signable().map(|_| ()));
             let signed_part = (start..start + info.len()).contains(&i);
             assert!(
                 signable.is_err() || !signed_part,

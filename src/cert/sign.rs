@@ -29,7 +29,7 @@ pub struct Signed {
 pub fn sign_csr(signer: &CaSigner, csr: &[u8], role: LeafRole, days: u32) -> Result<Signed> {
     super::check_days(days)?;
     let request = Request::parse(csr)?;
-    request.check_signable()?;
+    let key = request.check_signable()?;
     check_role(&request.info, role)?;
     let sans = request_sans(&request.info)?;
     if role == LeafRole::Server && sans.is_empty() {
@@ -42,7 +42,7 @@ pub fn sign_csr(signer: &CaSigner, csr: &[u8], role: LeafRole, days: u32) -> Res
     let mut params = profile::leaf_params(role, &cn, &sans, days, rsa)?;
     super::clip_to_ca(&mut params, signer);
     let cert = params
-        .signed_by(&request, &signer.issuer)
+        .signed_by(&key, &signer.issuer)
         .map_err(|err| anyhow!("signing the certificate: {err}"))?;
     super::check_issuer_name(&cert, &signer.subject_der)?;
     check_same_key(&cert, &request.spki_der)?;
