@@ -381,20 +381,23 @@ fn sign(args: &SignArgs, output: OutputFormat) -> Result<()> {
     let signer = load_ca(&args.ca_dir)?;
     let issued = cert::sign_csr(&signer, &bytes, role, issue.days)
         .with_context(|| format!("CSR {at}: not signed"))?;
-    let info = cert::inspect_pem(&issued.cert_pem)?;
+    let info = cert::inspect_pem(&issued.cert_pem)?
+        .into_iter()
+        .next()
+        .context("re-reading the signed certificate")?;
     let files = [(crt, issued.cert_pem.clone(), CERT_MODE)];
     write_outputs(&files, args.force)?;
     if output == OutputFormat::Text {
         return print_signed(
             &mut std::io::stdout().lock(),
             &args.csr,
-            &info[0],
+            &info,
             &issued.not_copied,
         );
     }
     let report = serde_json::json!({
         "files": files_json(&files),
-        "certificate": info.first(),
+        "certificate": info,
         "request": issued.request,
         "not_copied": issued.not_copied,
     });
@@ -448,18 +451,19 @@ fn print_json(output: OutputFormat, report: &serde_json::Value) -> Result<()> {
     Ok(())
 }
 
+/// `DNS:name` and `IP:addr`, as `inspect` prints SANs.
+fn san_labels(dns: &[String], ips: &[std::net::IpAddr]) -> Vec<String> {
+    let dns = dns.iter().map(|d| format!("DNS:{d}"));
+    dns.chain(ips.iter().map(|ip| format!("IP:{ip}"))).collect()
+}
+
 fn print_signed(
     out: &mut impl Write,
     csr: &Path,
     c: &CertInfo,
     not_copied: &[String],
 ) -> Result<()> {
-    let sans: Vec<String> = c
-        .dns_names
-        .iter()
-        .map(|d| format!("DNS:{d}"))
-        .chain(c.ip_addresses.iter().map(|ip| format!("IP:{ip}")))
-        .collect();
+    let sans = san_labels(&c.dns_names, &c.ip_addresses);
     writeln!(out, "signed {}", csr.display())?;
     let rows = [
         ("subject", c.subject.clone()),
@@ -501,12 +505,7 @@ fn inspect_csr_file(path: &Path) -> Result<Option<InspectedFile>> {
 }
 
 fn print_csr(out: &mut impl Write, r: &CsrInfo) -> Result<()> {
-    let sans: Vec<String> = r
-        .dns_names
-        .iter()
-        .map(|d| format!("DNS:{d}"))
-        .chain(r.ip_addresses.iter().map(|ip| format!("IP:{ip}")))
-        .collect();
+    let sans = san_labels(&r.dns_names, &r.ip_addresses);
     let verdict = if r.signature_valid {
         "valid"
     } else {
