@@ -3,6 +3,8 @@
 //! handshakes with rustls/webpki, whose rules are Go's (SANs only, EKU).
 
 mod bad_input;
+mod csr;
+mod csr_bad;
 mod tls;
 
 use std::path::{Path, PathBuf};

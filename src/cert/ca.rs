@@ -18,6 +18,8 @@ pub struct CaSigner {
     pub(crate) issuer: Issuer<'static, KeyPair>,
     /// The CA's subject, DER, to check that issued leaves name it exactly.
     pub(crate) subject_der: Vec<u8>,
+    /// The CA's own expiry: no leaf it signs outlives it.
+    pub(crate) not_after: OffsetDateTime,
 }
 
 impl std::fmt::Debug for CaSigner {
@@ -49,11 +51,13 @@ impl CaSigner {
             );
         }
         let subject_der = x509.subject().as_raw().to_vec();
+        let not_after = x509.validity().not_after.to_datetime();
         let issuer = Issuer::from_ca_cert_der(&der, key)
             .map_err(|err| anyhow!("CA certificate in {at}: cannot be used for signing ({err})"))?;
         Ok(CaSigner {
             issuer,
             subject_der,
+            not_after,
         })
     }
 }

@@ -12,8 +12,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use x509_parser::certificate::X509Certificate;
-use x509_parser::extensions::GeneralName;
+use x509_parser::extensions::{ExtendedKeyUsage, GeneralName, KeyUsage};
 use x509_parser::oid_registry::{self as oids, Oid};
+use x509_parser::x509::SubjectPublicKeyInfo;
 
 use super::names::San;
 
@@ -150,7 +151,7 @@ fn sans(x509: &X509Certificate<'_>) -> Result<(Vec<String>, Vec<IpAddr>)> {
     Ok((dns, ips))
 }
 
-fn ip_from_bytes(bytes: &[u8]) -> Result<IpAddr> {
+pub(crate) fn ip_from_bytes(bytes: &[u8]) -> Result<IpAddr> {
     if let Ok(v4) = <[u8; 4]>::try_from(bytes) {
         return Ok(IpAddr::from(v4));
     }
@@ -161,7 +162,11 @@ fn ip_from_bytes(bytes: &[u8]) -> Result<IpAddr> {
 }
 
 fn key_type(x509: &X509Certificate<'_>) -> (String, usize) {
-    let spki = x509.public_key();
+    spki_key_type(x509.public_key())
+}
+
+/// The key type name and size of a public key (shared with CSR reading).
+pub(crate) fn spki_key_type(spki: &SubjectPublicKeyInfo<'_>) -> (String, usize) {
     let alg = &spki.algorithm.algorithm;
     let bits = spki.parsed().map_or(0, |k| k.key_size());
     if *alg == oids::OID_PKCS1_RSAENCRYPTION {
@@ -179,6 +184,9 @@ fn key_type(x509: &X509Certificate<'_>) -> (String, usize) {
         return match curve {
             Some(c) if c == oids::OID_EC_P256 => ("ecdsa-p256".into(), 256),
             Some(c) if c == oids::OID_NIST_EC_P384 => ("ecdsa-p384".into(), 384),
+            Some(c) if c == oids::OID_NIST_EC_P521 => ("ecdsa-p521".into(), 521),
+            // secp256k1 (Bitcoin's curve): not in the registry, and Go refuses it.
+            Some(c) if c.to_id_string() == "1.3.132.0.10" => ("ecdsa-secp256k1".into(), 256),
             Some(c) => (format!("ecdsa-{}", oid_name(&c)), bits),
             None => ("ecdsa".into(), bits),
         };
@@ -190,7 +198,11 @@ fn key_usage(x509: &X509Certificate<'_>) -> Vec<String> {
     let Ok(Some(ku)) = x509.key_usage() else {
         return Vec::new();
     };
-    let ku = ku.value;
+    key_usage_names(*ku.value)
+}
+
+/// keyUsage bits by their RFC 5280 names.
+pub(crate) fn key_usage_names(ku: KeyUsage) -> Vec<String> {
     let bits = [
         (ku.digital_signature(), "digitalSignature"),
         (ku.non_repudiation(), "nonRepudiation"),
@@ -212,7 +224,11 @@ fn extended_key_usage(x509: &X509Certificate<'_>) -> Vec<String> {
     let Ok(Some(eku)) = x509.extended_key_usage() else {
         return Vec::new();
     };
-    let eku = eku.value;
+    eku_names(eku.value)
+}
+
+/// extendedKeyUsage purposes by name (`serverAuth`), unknown ones as OIDs.
+pub(crate) fn eku_names(eku: &ExtendedKeyUsage<'_>) -> Vec<String> {
     let known = [
         (eku.any, "anyExtendedKeyUsage"),
         (eku.server_auth, "serverAuth"),

@@ -8,22 +8,31 @@
 //!   [`CaSigner`] or self-signed (then the certificate is its own `ca`).
 //! - [`client_cert`]: a client certificate for mTLS.
 //! - [`inspect_pem`], [`check_pair`]: reading back what is on disk.
+//! - [`new_csr`], [`kubernetes_csr`]: a key and a CSR for a CA certsd does
+//!   not hold; [`sign_csr`]: signing someone's CSR; [`inspect_csr`].
 
 mod ca;
+mod csr;
 mod inspect;
 mod keys;
+mod kube;
 mod names;
 mod profile;
+mod request;
+mod sign;
 
 use anyhow::{Result, anyhow, bail};
 use rcgen::KeyPair;
 
 pub use ca::CaSigner;
+pub use csr::new_csr;
 pub use inspect::{CertInfo, inspect_pem};
 pub use keys::{KeyType, load_private_key, matches_public_key};
+pub use kube::{check_object_name, check_signer_name, kubernetes_csr};
 pub use names::San;
-
-use profile::LeafRole;
+pub use profile::LeafRole;
+pub use request::{CsrInfo, inspect_csr, is_pem_csr};
+pub use sign::sign_csr;
 
 /// Default validity of a CA, in days (about ten years).
 pub const CA_DAYS: u32 = 3650;
@@ -135,7 +144,10 @@ fn leaf(
     key: KeyType,
 ) -> Result<Issued> {
     let key_pair = key.generate()?;
-    let params = profile::leaf_params(role, cn, sans, days, key.is_rsa())?;
+    let mut params = profile::leaf_params(role, cn, sans, days, key.is_rsa())?;
+    if let Some(ca) = signer {
+        clip_to_ca(&mut params, ca);
+    }
     let result = match signer {
         Some(ca) => params.signed_by(&key_pair, &ca.issuer),
         None => params.self_signed(&key_pair),
@@ -145,6 +157,12 @@ fn leaf(
         check_issuer_name(&cert, &ca.subject_der)?;
     }
     Ok(issued(&cert, &key_pair))
+}
+
+/// A leaf signed by `ca` ends no later than `ca` itself: past that its chain
+/// no longer verifies, so a later date would only mislead.
+fn clip_to_ca(params: &mut rcgen::CertificateParams, ca: &CaSigner) {
+    params.not_after = params.not_after.min(ca.not_after);
 }
 
 /// Go finds a leaf's CA by comparing names byte for byte: refuse to hand out

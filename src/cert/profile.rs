@@ -62,6 +62,21 @@ pub fn leaf_params(
     Ok(params)
 }
 
+/// What a CSR asks for: the leaf profile without what only its issuer sets
+/// (serial, validity, authority key identifier), so a certificate signed from
+/// it carries the same usages and names as one certsd issues directly.
+pub fn request_params(
+    role: LeafRole,
+    common_name: &str,
+    sans: &[San],
+    rsa_key: bool,
+) -> Result<CertificateParams> {
+    let mut params = leaf_params(role, common_name, sans, 1, rsa_key)?;
+    params.serial_number = None;
+    params.use_authority_key_identifier_extension = false;
+    Ok(params)
+}
+
 /// Subject, validity and serial, common to every profile.
 fn base_params(common_name: &str, days: u32) -> Result<CertificateParams> {
     let mut params = CertificateParams::default();

@@ -4,7 +4,8 @@
 use super::cert::{CertCommand, IssueArgs};
 use super::{GlobalArgs, OutputFormat, TrustArgs};
 use crate::settings::{
-    CertJob, Field, GlobalInput, IssueInput, IssueSettingsInput, Output, RegistryInput,
+    CertJob, CsrJob, Field, GlobalInput, IssueInput, IssueSettingsInput, Output, RegistryInput,
+    SignJob,
 };
 
 /// The flag that sets `field`, for messages.
@@ -36,6 +37,8 @@ pub fn flag_name(field: Field) -> &'static str {
         Field::Name => "--name",
         Field::Dns => "--dns",
         Field::Ip => "--ip",
+        Field::Kubernetes => "--kubernetes",
+        Field::Signer => "--signer",
     }
 }
 
@@ -115,6 +118,24 @@ impl CertCommand {
                 ca_dir: a.ca_dir.clone(),
                 name: a.name.clone(),
             },
+            CertCommand::Csr(a) => CertJob::Csr(CsrJob {
+                out: a.out.clone(),
+                dns: a.dns.clone(),
+                ip: a.ip.clone(),
+                name: a.name.clone(),
+                key_type: a.key_type.clone(),
+                client: a.client,
+                kubernetes: a.kubernetes.clone().zip(a.signer.clone()),
+                force: a.force,
+            }),
+            CertCommand::Sign(a) => CertJob::Sign(SignJob {
+                csr: a.csr.clone(),
+                ca_dir: a.ca_dir.clone(),
+                out: a.out.clone(),
+                days: a.days,
+                client: a.client,
+                force: a.force,
+            }),
             CertCommand::Inspect(a) => CertJob::Inspect {
                 files: a.files.clone(),
             },

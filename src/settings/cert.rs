@@ -193,7 +193,34 @@ pub enum CertJob {
         ca_dir: PathBuf,
         name: String,
     },
+    Csr(CsrJob),
+    Sign(SignJob),
     Inspect {
         files: Vec<PathBuf>,
     },
+}
+
+/// `cert csr`, as given.
+#[derive(Debug, Clone)]
+pub struct CsrJob {
+    pub out: PathBuf,
+    pub dns: Vec<String>,
+    pub ip: Vec<String>,
+    pub name: Option<String>,
+    pub key_type: String,
+    pub client: bool,
+    /// `--kubernetes NAME --signer SIGNER`.
+    pub kubernetes: Option<(String, String)>,
+    pub force: bool,
+}
+
+/// `cert sign`, as given.
+#[derive(Debug, Clone)]
+pub struct SignJob {
+    pub csr: PathBuf,
+    pub ca_dir: PathBuf,
+    pub out: PathBuf,
+    pub days: Option<i64>,
+    pub client: bool,
+    pub force: bool,
 }

@@ -18,7 +18,9 @@ use crate::exit_codes::usage;
 use crate::node::{NodePath, Root};
 use crate::version::Target;
 
-pub use cert::{CaSource, CertJob, CertRequest, IssueInput, IssueSettings, IssueSettingsInput};
+pub use cert::{
+    CaSource, CertJob, CertRequest, CsrJob, IssueInput, IssueSettings, IssueSettingsInput, SignJob,
+};
 pub use origin::{Field, Origin};
 pub use registry::{ISSUED_CA_NAME, InputFile, RegistryInput, RegistryRequest};
 

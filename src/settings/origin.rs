@@ -33,6 +33,8 @@ pub enum Field {
     Name,
     Dns,
     Ip,
+    Kubernetes,
+    Signer,
 }
 
 /// Where a group of settings came from.

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::{certsd, certsd_ok};
 
 /// Runs certsd expecting exit `code` and `why` in stderr; `out` must stay absent.
-fn refused(dir: &Path, args: &[&str], code: i32, why: &str) {
+pub(super) fn refused(dir: &Path, args: &[&str], code: i32, why: &str) {
     let out = certsd(dir, args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
