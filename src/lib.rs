@@ -12,6 +12,7 @@ pub mod commands;
 pub mod containerd_config;
 pub mod current;
 pub mod diff;
+pub mod doctor;
 pub mod exit_codes;
 pub mod host;
 pub mod hosts_toml;

@@ -1,0 +1,356 @@
+//! `doctor --connect`: shake hands with one registry endpoint using exactly
+//! the trust containerd would use, and say precisely what fails.
+//!
+//! The handshake itself accepts any certificate and only records the chain
+//! (and whether the server asked for a client certificate): a failing
+//! verifier would abort the handshake with one opaque error. The recorded
+//! chain is then judged in Go's order (validity, name, chain) separately
+//! against the system roots, each `ca` file and their union, which is the
+//! pool containerd builds (`core/remotes/docker/config/hosts.go`: the system
+//! pool with every `ca` file appended). containerd's special cases for
+//! loopback registries and its HTTPS-then-HTTP fallback live in [`plan`].
+
+mod plan;
+mod roots;
+mod verify;
+mod wire;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::version::ContainerdVersion;
+
+pub use plan::is_localhost;
+pub use roots::{SystemRoots, load_system_roots};
+
+/// `http://` or `https://`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+/// Where containerd got an endpoint from; its defaults apply only to the
+/// last one, and only when hosts.toml names no `server`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A `[host."URL"]` table.
+    Host,
+    /// The top-level `server` key.
+    Server,
+    /// No `server` (or no hosts.toml): containerd made the endpoint up from
+    /// the registry name, with its loopback special cases.
+    Default,
+}
+
+/// One endpoint as containerd would dial it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub scheme: Scheme,
+    /// A DNS name or an IP literal (no brackets).
+    pub host: String,
+    /// The port as written; `None` means the scheme's default. Kept apart
+    /// from the default because containerd's fallback tests the written port.
+    pub port: Option<u16>,
+    /// The registry host (`name[:port]` of the image reference) the
+    /// endpoint serves; containerd's loopback rules look at this name.
+    pub registry: String,
+    pub origin: Origin,
+    /// Dial this address instead of resolving `host` (tests map a name to
+    /// 127.0.0.1 with it); `None` in production.
+    pub dial: Option<SocketAddr>,
+}
+
+impl Endpoint {
+    /// Parses a hosts.toml URL as containerd does (no scheme means `https`).
+    pub fn parse(url: &str, registry: &str, origin: Origin) -> Result<Endpoint, String> {
+        let (scheme, rest) = if let Some(rest) = url.strip_prefix("http://") {
+            (Scheme::Http, rest)
+        } else if let Some(rest) = url.strip_prefix("https://") {
+            (Scheme::Https, rest)
+        } else {
+            (Scheme::Https, url)
+        };
+        let authority = rest.split('/').next().unwrap_or_default();
+        let (host, port) = split_host_port(authority)
+            .ok_or_else(|| format!("{url:?} has no usable host[:port]"))?;
+        Ok(Endpoint {
+            scheme,
+            host,
+            port,
+            registry: registry.to_owned(),
+            origin,
+            dial: None,
+        })
+    }
+
+    /// The endpoint containerd adds when hosts.toml names no `server`:
+    /// `https://` + the registry name (`registry-1.docker.io` for
+    /// `docker.io`). For a loopback registry [`probe`] applies containerd's
+    /// version-dependent scheme and skip-verify rules on top.
+    pub fn containerd_default(registry: &str) -> Result<Endpoint, String> {
+        let name = if registry == "docker.io" {
+            "registry-1.docker.io"
+        } else {
+            registry
+        };
+        Endpoint::parse(name, registry, Origin::Default)
+    }
+
+    /// The port dialled for `scheme`.
+    pub fn port_for(&self, scheme: Scheme) -> u16 {
+        self.port.unwrap_or(match scheme {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        })
+    }
+
+    fn url(&self, scheme: Scheme) -> String {
+        let s = if scheme == Scheme::Http {
+            "http"
+        } else {
+            "https"
+        };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        format!("{s}://{host}:{}", self.port_for(scheme))
+    }
+}
+
+/// `host`, `host:port`, `[v6]` or `[v6]:port` → host and written port.
+fn split_host_port(authority: &str) -> Option<(String, Option<u16>)> {
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        (host, after.strip_prefix(':'))
+    } else if authority.matches(':').count() == 1 {
+        let (host, port) = authority.split_once(':')?;
+        (host, Some(port))
+    } else {
+        (authority, None)
+    };
+    let port = port.map(str::parse::<u16>).transpose().ok()?;
+    (!host.is_empty()).then(|| (host.to_owned(), port))
+}
+
+/// A `ca` file: its node path (for messages) and contents.
+#[derive(Debug, Clone)]
+pub struct CaFile {
+    pub path: String,
+    pub pem: Vec<u8>,
+}
+
+/// A `client` pair. A one-file `client` (cert and key together) passes the
+/// same bytes twice. `Debug` leaves the key out.
+#[derive(Clone)]
+pub struct ClientCert {
+    /// Node path of the certificate file, for messages.
+    pub path: String,
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+impl fmt::Debug for ClientCert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCert")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The trust containerd would use for one endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    /// Go's system pool as containerd's process sees it ([`load_system_roots`]).
+    pub system: SystemRoots,
+    /// The `ca` files, in hosts.toml order.
+    pub ca: Vec<CaFile>,
+    /// The first `client` pair, if any.
+    pub client: Option<ClientCert>,
+    /// `skip_verify` as written; `Some(false)` still counts as "TLS
+    /// configured" for containerd's HTTP fallback.
+    pub skip_verify: Option<bool>,
+}
+
+impl Trust {
+    /// containerd's `explicitTLS`: any of `ca`, `client`, `skip_verify` set.
+    fn tls_configured(&self) -> bool {
+        !self.ca.is_empty() || self.client.is_some() || self.skip_verify.is_some()
+    }
+}
+
+/// How bad a verdict is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Info,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// The stable verdict codes scripts match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    Trusted,
+    UnknownAuthority,
+    NameMismatch,
+    Expired,
+    ClientCertRequired,
+    PlainHttp,
+    Unreachable,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Trusted => "connect-trusted",
+            Code::UnknownAuthority => "connect-unknown-authority",
+            Code::NameMismatch => "connect-name-mismatch",
+            Code::Expired => "connect-expired",
+            Code::ClientCertRequired => "connect-client-cert-required",
+            Code::PlainHttp => "connect-plain-http",
+            Code::Unreachable => "connect-unreachable",
+        }
+    }
+
+    pub fn severity(self) -> Severity {
+        if self == Code::Trusted {
+            Severity::Info
+        } else {
+            Severity::Error
+        }
+    }
+}
+
+/// The finding for one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub code: Code,
+    pub severity: Severity,
+    /// One line naming the endpoint, the names and issuers seen, and the
+    /// trust tried. Never holds key material.
+    pub message: String,
+}
+
+impl Verdict {
+    fn new(code: Code, message: impl Into<String>) -> Verdict {
+        Verdict {
+            code,
+            severity: code.severity(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Connects to `endpoint` as `containerd` would with `trust`; every dial,
+/// read and write together stays within `timeout`.
+pub fn probe(
+    endpoint: &Endpoint,
+    trust: &Trust,
+    containerd: ContainerdVersion,
+    timeout: Duration,
+) -> Verdict {
+    let plan = plan::plan(endpoint, trust, containerd);
+    let deadline = Instant::now() + timeout;
+    let verdict = if plan.tls {
+        probe_tls(endpoint, trust, &plan, deadline)
+    } else {
+        probe_http(endpoint, deadline)
+    };
+    let url = endpoint.url(if plan.tls {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    });
+    let mut message = format!("{url}: {}", verdict.message);
+    for note in &plan.notes {
+        message.push_str("; ");
+        message.push_str(note);
+    }
+    Verdict { message, ..verdict }
+}
+
+/// The TLS attempt, and containerd's HTTP fallback where [`plan`] allows it.
+fn probe_tls(endpoint: &Endpoint, trust: &Trust, plan: &plan::Plan, deadline: Instant) -> Verdict {
+    let port = endpoint.port_for(Scheme::Https);
+    let stream = match wire::dial(endpoint, port, deadline) {
+        Ok(stream) => stream,
+        // An unreachable default port (none written) is one of the errors
+        // containerd's fallback retries over plain HTTP.
+        Err(err) if plan.http_fallback && endpoint.port.is_none() => {
+            return fallback(endpoint, deadline, &format!("HTTPS failed ({err})"));
+        }
+        Err(err) => return Verdict::new(Code::Unreachable, err),
+    };
+    let report = wire::tls(stream, &endpoint.host, trust.client.as_ref(), deadline);
+    match report.outcome {
+        wire::TlsOutcome::PlainHttp if plan.http_fallback => fallback(
+            endpoint,
+            deadline,
+            "the server answered the TLS hello in plain HTTP",
+        ),
+        wire::TlsOutcome::Timeout if plan.http_fallback && report.chain.is_empty() => {
+            fallback(endpoint, deadline, "the TLS handshake timed out")
+        }
+        _ => verify::judge_tls(&report, endpoint, trust, plan.skip_verify),
+    }
+}
+
+/// containerd's `httpFallback`: the same request again over plain HTTP.
+fn fallback(endpoint: &Endpoint, deadline: Instant, why: &str) -> Verdict {
+    let verdict = probe_http(endpoint, deadline);
+    let message = format!(
+        "{why}, so containerd retries over plain HTTP ({}): {}",
+        endpoint.url(Scheme::Http),
+        verdict.message
+    );
+    Verdict { message, ..verdict }
+}
+
+/// A plain-HTTP request; a TLS-only server is `connect-plain-http` too.
+fn probe_http(endpoint: &Endpoint, deadline: Instant) -> Verdict {
+    let port = endpoint.port_for(Scheme::Http);
+    let stream = match wire::dial(endpoint, port, deadline) {
+        Ok(stream) => stream,
+        Err(err) => return Verdict::new(Code::Unreachable, err),
+    };
+    match wire::http_get(stream, &endpoint.host, deadline) {
+        wire::HttpOutcome::Http(status) => Verdict::new(
+            Code::Trusted,
+            format!("plain HTTP, nothing to verify; the server answered `{status}`"),
+        ),
+        wire::HttpOutcome::Tls => Verdict::new(
+            Code::PlainHttp,
+            "the endpoint speaks TLS but containerd talks plain HTTP to it: write https:// in hosts.toml",
+        ),
+        wire::HttpOutcome::Failed(err) if looks_like_tls_server(endpoint, port, deadline) => {
+            Verdict::new(
+                Code::PlainHttp,
+                format!(
+                    "{err}; the port answers a TLS hello, so it speaks TLS: write https:// in hosts.toml"
+                ),
+            )
+        }
+        wire::HttpOutcome::Failed(err) => Verdict::new(Code::Unreachable, err),
+    }
+}
+
+/// Whether the port completes a TLS hello (a server that closes on a plain
+/// request may still be a TLS server).
+fn looks_like_tls_server(endpoint: &Endpoint, port: u16, deadline: Instant) -> bool {
+    wire::dial(endpoint, port, deadline).is_ok_and(|stream| {
+        !wire::tls(stream, &endpoint.host, None, deadline)
+            .chain
+            .is_empty()
+    })
+}
