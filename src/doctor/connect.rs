@@ -136,11 +136,21 @@ fn split_host_port(authority: &str) -> Option<(String, Option<u16>)> {
     (!host.is_empty()).then(|| (host.to_owned(), port))
 }
 
-/// A `ca` file: its node path (for messages) and contents.
-#[derive(Debug, Clone)]
+/// A `ca` file: its node path (for messages) and contents. `Debug` shows
+/// only the size: a `ca` file may wrongly hold a private key.
+#[derive(Clone)]
 pub struct CaFile {
     pub path: String,
     pub pem: Vec<u8>,
+}
+
+impl fmt::Debug for CaFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CaFile")
+            .field("path", &self.path)
+            .field("bytes", &self.pem.len())
+            .finish()
+    }
 }
 
 /// A `client` pair. A one-file `client` (cert and key together) passes the
@@ -261,7 +271,10 @@ pub fn probe(
     timeout: Duration,
 ) -> Verdict {
     let plan = plan::plan(endpoint, trust, containerd);
-    let deadline = Instant::now() + timeout;
+    // A timeout too large for an Instant still has to give a deadline.
+    let deadline = Instant::now()
+        .checked_add(timeout)
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
     let verdict = if plan.tls {
         probe_tls(endpoint, trust, &plan, deadline)
     } else {
@@ -353,4 +366,116 @@ fn looks_like_tls_server(endpoint: &Endpoint, port: u16, deadline: Instant) -> b
             .chain
             .is_empty()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(url: &str) -> Result<Endpoint, String> {
+        Endpoint::parse(url, "r", Origin::Host)
+    }
+
+    #[test]
+    fn parses_urls_as_containerd_writes_them() {
+        let e = parse("registry.local:5000").unwrap();
+        assert_eq!(
+            (e.scheme, e.host.as_str(), e.port),
+            (Scheme::Https, "registry.local", Some(5000))
+        );
+        let e = parse("http://[::1]:5000/v2/").unwrap();
+        assert_eq!(
+            (e.scheme, e.host.as_str(), e.port),
+            (Scheme::Http, "::1", Some(5000))
+        );
+        assert_eq!(e.url(Scheme::Http), "http://[::1]:5000");
+        let e = parse("https://[fd00::1]").unwrap();
+        assert_eq!(
+            (e.host.as_str(), e.port_for(Scheme::Https)),
+            ("fd00::1", 443)
+        );
+        // A bare IPv6 literal: all colons belong to the address.
+        assert_eq!(parse("::1").unwrap().host, "::1");
+    }
+
+    #[test]
+    fn odd_urls_are_errors_not_panics() {
+        for bad in [
+            "",
+            "https://",
+            "http://:80",
+            "[::1",
+            "h:99999",
+            "h:port",
+            "https://[]:1",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn docker_io_defaults_to_registry_1() {
+        let e = Endpoint::containerd_default("docker.io").unwrap();
+        assert_eq!(
+            (e.host.as_str(), e.registry.as_str(), e.origin),
+            ("registry-1.docker.io", "docker.io", Origin::Default)
+        );
+    }
+
+    #[test]
+    fn codes_are_the_documented_strings() {
+        let all = [
+            Code::Trusted,
+            Code::UnknownAuthority,
+            Code::NameMismatch,
+            Code::Expired,
+            Code::ClientCertRequired,
+            Code::PlainHttp,
+            Code::Unreachable,
+        ];
+        let names: Vec<_> = all.iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "connect-trusted",
+                "connect-unknown-authority",
+                "connect-name-mismatch",
+                "connect-expired",
+                "connect-client-cert-required",
+                "connect-plain-http",
+                "connect-unreachable"
+            ]
+        );
+        assert!(
+            all.iter()
+                .all(|c| (c.severity() == Severity::Info) == (*c == Code::Trusted))
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_key_bytes() {
+        let client = ClientCert {
+            path: "/c.crt".into(),
+            cert_pem: b"cert".to_vec(),
+            key_pem: b"SECRET".to_vec(),
+        };
+        let ca = CaFile {
+            path: "/ca.crt".into(),
+            pem: b"SECRET".to_vec(),
+        };
+        let text = format!("{client:?} {ca:?}");
+        // b"SECRET" as Debug prints its bytes: 83, 69, 67, ...
+        assert!(
+            !text.contains("83, 69, 67") && text.contains("/c.crt"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn huge_timeout_does_not_panic() {
+        let mut e = parse("https://127.0.0.1:1").unwrap();
+        e.dial = Some(SocketAddr::from(([127, 0, 0, 1], 1)));
+        let v = probe(&e, &Trust::default(), "2.1".parse().unwrap(), Duration::MAX);
+        assert_eq!(v.code, Code::Unreachable, "{v:?}");
+    }
 }

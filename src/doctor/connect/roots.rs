@@ -75,10 +75,9 @@ impl SystemRoots {
         if self.sources.len() > 3 {
             let _ = write!(from, " and {} more files", self.sources.len() - 3);
         }
-        format!(
-            "system roots ({} certificates from {from})",
-            self.certs.len()
-        )
+        let n = self.certs.len();
+        let s = if n == 1 { "" } else { "s" };
+        format!("system roots ({n} certificate{s} from {from})")
     }
 }
 
