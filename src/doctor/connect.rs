@@ -8,133 +8,23 @@
 //! against the system roots, each `ca` file and their union, which is the
 //! pool containerd builds (`core/remotes/docker/config/hosts.go`: the system
 //! pool with every `ca` file appended). containerd's special cases for
-//! loopback registries and its HTTPS-then-HTTP fallback live in [`plan`].
+//! loopback registries and its HTTPS-then-HTTP fallback live in `plan`.
 
+mod endpoint;
 mod plan;
+mod record;
 mod roots;
 mod verify;
 mod wire;
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::version::ContainerdVersion;
 
+pub use endpoint::{Endpoint, Origin, Scheme};
 pub use plan::is_localhost;
 pub use roots::{SystemRoots, load_system_roots};
-
-/// `http://` or `https://`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    Http,
-    Https,
-}
-
-/// Where containerd got an endpoint from; its defaults apply only to the
-/// last one, and only when hosts.toml names no `server`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// A `[host."URL"]` table.
-    Host,
-    /// The top-level `server` key.
-    Server,
-    /// No `server` (or no hosts.toml): containerd made the endpoint up from
-    /// the registry name, with its loopback special cases.
-    Default,
-}
-
-/// One endpoint as containerd would dial it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    pub scheme: Scheme,
-    /// A DNS name or an IP literal (no brackets).
-    pub host: String,
-    /// The port as written; `None` means the scheme's default. Kept apart
-    /// from the default because containerd's fallback tests the written port.
-    pub port: Option<u16>,
-    /// The registry host (`name[:port]` of the image reference) the
-    /// endpoint serves; containerd's loopback rules look at this name.
-    pub registry: String,
-    pub origin: Origin,
-    /// Dial this address instead of resolving `host` (tests map a name to
-    /// 127.0.0.1 with it); `None` in production.
-    pub dial: Option<SocketAddr>,
-}
-
-impl Endpoint {
-    /// Parses a hosts.toml URL as containerd does (no scheme means `https`).
-    pub fn parse(url: &str, registry: &str, origin: Origin) -> Result<Endpoint, String> {
-        let (scheme, rest) = if let Some(rest) = url.strip_prefix("http://") {
-            (Scheme::Http, rest)
-        } else if let Some(rest) = url.strip_prefix("https://") {
-            (Scheme::Https, rest)
-        } else {
-            (Scheme::Https, url)
-        };
-        let authority = rest.split('/').next().unwrap_or_default();
-        let (host, port) = split_host_port(authority)
-            .ok_or_else(|| format!("{url:?} has no usable host[:port]"))?;
-        Ok(Endpoint {
-            scheme,
-            host,
-            port,
-            registry: registry.to_owned(),
-            origin,
-            dial: None,
-        })
-    }
-
-    /// The endpoint containerd adds when hosts.toml names no `server`:
-    /// `https://` + the registry name (`registry-1.docker.io` for
-    /// `docker.io`). For a loopback registry [`probe`] applies containerd's
-    /// version-dependent scheme and skip-verify rules on top.
-    pub fn containerd_default(registry: &str) -> Result<Endpoint, String> {
-        let name = if registry == "docker.io" {
-            "registry-1.docker.io"
-        } else {
-            registry
-        };
-        Endpoint::parse(name, registry, Origin::Default)
-    }
-
-    /// The port dialled for `scheme`.
-    pub fn port_for(&self, scheme: Scheme) -> u16 {
-        self.port.unwrap_or(match scheme {
-            Scheme::Http => 80,
-            Scheme::Https => 443,
-        })
-    }
-
-    fn url(&self, scheme: Scheme) -> String {
-        let s = if scheme == Scheme::Http {
-            "http"
-        } else {
-            "https"
-        };
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        format!("{s}://{host}:{}", self.port_for(scheme))
-    }
-}
-
-/// `host`, `host:port`, `[v6]` or `[v6]:port` → host and written port.
-fn split_host_port(authority: &str) -> Option<(String, Option<u16>)> {
-    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-        let (host, after) = rest.split_once(']')?;
-        (host, after.strip_prefix(':'))
-    } else if authority.matches(':').count() == 1 {
-        let (host, port) = authority.split_once(':')?;
-        (host, Some(port))
-    } else {
-        (authority, None)
-    };
-    let port = port.map(str::parse::<u16>).transpose().ok()?;
-    (!host.is_empty()).then(|| (host.to_owned(), port))
-}
 
 /// A `ca` file: its node path (for messages) and contents. `Debug` shows
 /// only the size: a `ca` file may wrongly hold a private key.
@@ -293,7 +183,7 @@ pub fn probe(
     Verdict { message, ..verdict }
 }
 
-/// The TLS attempt, and containerd's HTTP fallback where [`plan`] allows it.
+/// The TLS attempt, and containerd's HTTP fallback where the plan allows it.
 fn probe_tls(endpoint: &Endpoint, trust: &Trust, plan: &plan::Plan, deadline: Instant) -> Verdict {
     let port = endpoint.port_for(Scheme::Https);
     let stream = match wire::dial(endpoint, port, deadline) {
@@ -370,57 +260,9 @@ fn looks_like_tls_server(endpoint: &Endpoint, port: u16, deadline: Instant) -> b
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
     use super::*;
-
-    fn parse(url: &str) -> Result<Endpoint, String> {
-        Endpoint::parse(url, "r", Origin::Host)
-    }
-
-    #[test]
-    fn parses_urls_as_containerd_writes_them() {
-        let e = parse("registry.local:5000").unwrap();
-        assert_eq!(
-            (e.scheme, e.host.as_str(), e.port),
-            (Scheme::Https, "registry.local", Some(5000))
-        );
-        let e = parse("http://[::1]:5000/v2/").unwrap();
-        assert_eq!(
-            (e.scheme, e.host.as_str(), e.port),
-            (Scheme::Http, "::1", Some(5000))
-        );
-        assert_eq!(e.url(Scheme::Http), "http://[::1]:5000");
-        let e = parse("https://[fd00::1]").unwrap();
-        assert_eq!(
-            (e.host.as_str(), e.port_for(Scheme::Https)),
-            ("fd00::1", 443)
-        );
-        // A bare IPv6 literal: all colons belong to the address.
-        assert_eq!(parse("::1").unwrap().host, "::1");
-    }
-
-    #[test]
-    fn odd_urls_are_errors_not_panics() {
-        for bad in [
-            "",
-            "https://",
-            "http://:80",
-            "[::1",
-            "h:99999",
-            "h:port",
-            "https://[]:1",
-        ] {
-            assert!(parse(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn docker_io_defaults_to_registry_1() {
-        let e = Endpoint::containerd_default("docker.io").unwrap();
-        assert_eq!(
-            (e.host.as_str(), e.registry.as_str(), e.origin),
-            ("registry-1.docker.io", "docker.io", Origin::Default)
-        );
-    }
 
     #[test]
     fn codes_are_the_documented_strings() {
@@ -473,7 +315,7 @@ mod tests {
 
     #[test]
     fn huge_timeout_does_not_panic() {
-        let mut e = parse("https://127.0.0.1:1").unwrap();
+        let mut e = Endpoint::parse("https://127.0.0.1:1", "r", Origin::Host).unwrap();
         e.dial = Some(SocketAddr::from(([127, 0, 0, 1], 1)));
         let v = probe(&e, &Trust::default(), "2.1".parse().unwrap(), Duration::MAX);
         assert_eq!(v.code, Code::Unreachable, "{v:?}");

@@ -34,20 +34,25 @@ pub(super) fn judge_tls(
     let judged = judge_chain(&report.chain, leaf, &endpoint.host, trust, UnixTime::now());
     let trusted = match judged {
         Err(verdict) if !skip_verify => return verdict,
+        // Say what verification would find: the day it is turned back on.
         Err(verdict) => format!(
-            "verification is off (skip_verify), containerd does not check {seen} (it would fail: {}: {})",
+            "certificate verification is off, containerd does not check {seen} (it would fail: {}: {})",
             verdict.code.as_str(),
             verdict.message
         ),
         Ok(_) if skip_verify => {
-            format!("verification is off (skip_verify), containerd does not check {seen}")
+            format!("certificate verification is off, containerd does not check {seen}")
         }
         Ok(via) => format!("{seen} is valid for {} and chains to {via}", endpoint.host),
     };
-    if let Some(verdict) = client_problem(report, trust) {
-        return verdict;
-    }
-    match &report.outcome {
+    // The client certificate only matters once the server's chain passes:
+    // Go checks the server first and would report that.
+    client_problem(report, trust).unwrap_or_else(|| session(&report.outcome, &seen, trusted))
+}
+
+/// How the session went after a chain that passed (or was not checked).
+fn session(outcome: &TlsOutcome, seen: &str, trusted: String) -> Verdict {
+    match outcome {
         TlsOutcome::Answered(status) => {
             Verdict::new(Code::Trusted, with_status(trusted, status.as_deref()))
         }
@@ -60,7 +65,7 @@ pub(super) fn judge_tls(
             Code::Unreachable,
             format!("{seen}: the TLS handshake timed out"),
         ),
-        TlsOutcome::PlainHttp => no_chain(&report.outcome),
+        TlsOutcome::PlainHttp => no_chain(outcome),
     }
 }
 
