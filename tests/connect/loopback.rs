@@ -7,7 +7,7 @@ use std::time::Duration;
 use certsd::doctor::connect::{Code, Endpoint, Origin, Trust, probe};
 use certsd::version::ContainerdVersion;
 
-use super::servers::{OpenSsl, Pki, endpoint, std_server};
+use super::servers::{OpenSsl, Pki, endpoint, std_server, std_server_on};
 
 fn version(v: &str) -> ContainerdVersion {
     v.parse().unwrap()
@@ -113,4 +113,27 @@ fn http_endpoint_with_a_ca_is_tried_over_https_first_since_1_7_16() {
         TIMEOUT,
     );
     assert_eq!(old.code, Code::PlainHttp, "{old:?}");
+}
+
+#[test]
+fn ipv6_loopback_registry_falls_back_to_http_on_2x() {
+    let port = std_server_on(
+        "[::1]:0",
+        Some(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    );
+    let endpoint = Endpoint::containerd_default(&format!("[::1]:{port}")).unwrap();
+    let verdict = probe(&endpoint, &Trust::default(), version("2.1.4"), TIMEOUT);
+    assert_eq!(verdict.code, Code::Trusted, "{verdict:?}");
+    assert!(
+        verdict
+            .message
+            .starts_with(&format!("https://[::1]:{port}: ")),
+        "{verdict:?}"
+    );
+    assert!(
+        verdict
+            .message
+            .contains(&format!("retries over plain HTTP (http://[::1]:{port})")),
+        "{verdict:?}"
+    );
 }

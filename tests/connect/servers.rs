@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
+use time::OffsetDateTime;
+
 use certsd::doctor::connect::{CaFile, ClientCert, Endpoint, Origin, SystemRoots, Trust};
 
 /// The registry name the tests' endpoints use; `dial` maps it to 127.0.0.1.
@@ -67,7 +69,12 @@ impl Drop for OpenSsl {
 /// has read something (or, with `None`, accepts and never says a word).
 /// It lives until the test process exits, which is soon.
 pub fn std_server(reply: Option<&'static [u8]>) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    std_server_on("127.0.0.1:0", reply)
+}
+
+/// [`std_server`] on another loopback address (`[::1]:0`).
+pub fn std_server_on(addr: &str, reply: Option<&'static [u8]>) -> u16 {
+    let listener = TcpListener::bind(addr).unwrap();
     let port = listener.local_addr().unwrap().port();
     thread::spawn(move || {
         let mut held = Vec::new();
@@ -182,25 +189,21 @@ impl Pki {
         SystemRoots::from_pem("/etc/ssl/certs/ca-certificates.crt", &self.read(rel))
     }
 
-    /// A server cert with past dates, signed by this PKI's CA (certsd
-    /// refuses to make one, so rcgen directly): `expired.crt`/`expired.key`.
-    pub fn write_expired(&self) {
-        let ca_key =
-            rcgen::KeyPair::from_pem(&String::from_utf8(self.read("pki/ca.key")).unwrap()).unwrap();
-        let issuer = rcgen::Issuer::from_ca_cert_pem(
-            &String::from_utf8(self.read("pki/ca.crt")).unwrap(),
-            ca_key,
-        )
-        .unwrap();
+    /// A server cert for [`NAME`] valid only from `from` to `until`, signed
+    /// by this PKI's CA: certsd refuses past dates, so rcgen directly.
+    /// Written as `{stem}.crt` and `{stem}.key`.
+    pub fn write_dated(&self, stem: &str, from: OffsetDateTime, until: OffsetDateTime) {
+        let pem = |rel| String::from_utf8(self.read(rel)).unwrap();
+        let ca_key = rcgen::KeyPair::from_pem(&pem("pki/ca.key")).unwrap();
+        let issuer = rcgen::Issuer::from_ca_cert_pem(&pem("pki/ca.crt"), ca_key).unwrap();
         let mut params = rcgen::CertificateParams::new(vec![NAME.to_owned()]).unwrap();
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, NAME);
-        params.not_before = time::macros::datetime!(2020-01-01 0:00 UTC);
-        params.not_after = time::macros::datetime!(2021-01-01 0:00 UTC);
+        (params.not_before, params.not_after) = (from, until);
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &issuer).unwrap();
-        std::fs::write(self.file("expired.crt"), cert.pem()).unwrap();
-        std::fs::write(self.file("expired.key"), key.serialize_pem()).unwrap();
+        std::fs::write(self.file(&format!("{stem}.crt")), cert.pem()).unwrap();
+        std::fs::write(self.file(&format!("{stem}.key")), key.serialize_pem()).unwrap();
     }
 }

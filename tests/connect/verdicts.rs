@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use time::macros::datetime;
+
 use certsd::doctor::connect::{Code, Endpoint, Severity, Trust, Verdict, load_system_roots, probe};
 use certsd::version::ContainerdVersion;
 
@@ -139,9 +141,18 @@ fn name_mismatch_lists_the_sans_presented() {
 }
 
 #[test]
-fn expired_gives_the_dates() {
+fn expired_and_not_yet_valid_give_the_dates() {
     let pki = Pki::new();
-    pki.write_expired();
+    pki.write_dated(
+        "expired",
+        datetime!(2020-01-01 0:00 UTC),
+        datetime!(2021-01-01 0:00 UTC),
+    );
+    pki.write_dated(
+        "future",
+        datetime!(2090-01-01 0:00 UTC),
+        datetime!(2091-01-01 0:00 UTC),
+    );
     let server = OpenSsl::start(pki.path(), "expired.crt", "expired.key", &[]);
     let verdict = expect(
         &endpoint("https", server.port),
@@ -153,6 +164,18 @@ fn expired_gives_the_dates() {
         m.contains("expired on 2021-01-01T00:00:00Z")
             && m.contains("valid from 2020-01-01T00:00:00Z"),
         "{m}"
+    );
+    let server = OpenSsl::start(pki.path(), "future.crt", "future.key", &[]);
+    let verdict = expect(
+        &endpoint("https", server.port),
+        &pki.trust_ca(),
+        Code::Expired,
+    );
+    assert!(
+        verdict
+            .message
+            .contains("is not valid before 2090-01-01T00:00:00Z"),
+        "{verdict:?}"
     );
 }
 
