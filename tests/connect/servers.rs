@@ -42,19 +42,19 @@ impl OpenSsl {
             .stderr(Stdio::null())
             .spawn()
             .expect("openssl runs");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        // s_server prints `ACCEPT 127.0.0.1:PORT` once it listens.
-        let port = lines
+        let stdout = child.stdout.take().unwrap();
+        // The guard exists before anything can panic, so the process dies with it.
+        let mut server = OpenSsl { child, port: 0 };
+        let mut lines = BufReader::new(stdout).lines();
+        // s_server prints `ACCEPT 127.0.0.1:PORT` once it listens (or exits on bad input).
+        server.port = lines
             .by_ref()
             .map_while(Result::ok)
-            .find_map(|l| {
-                l.strip_prefix("ACCEPT 127.0.0.1:")
-                    .map(|p| p.trim().parse::<u16>().unwrap())
-            })
+            .find_map(|l| l.strip_prefix("ACCEPT 127.0.0.1:")?.trim().parse().ok())
             .expect("s_server reports its port");
         // Keep draining so a chatty server never blocks on a full pipe.
         thread::spawn(move || lines.for_each(drop));
-        OpenSsl { child, port }
+        server
     }
 }
 
