@@ -90,6 +90,7 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// `info` or `error`, as doctor's text and JSON output spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Info => "info",
@@ -111,6 +112,7 @@ pub enum Code {
 }
 
 impl Code {
+    /// The stable string (`connect-trusted`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             Code::Trusted => "connect-trusted",
@@ -123,6 +125,7 @@ impl Code {
         }
     }
 
+    /// `info` for `connect-trusted`, `error` for everything else.
     pub fn severity(self) -> Severity {
         if self == Code::Trusted {
             Severity::Info
