@@ -11,6 +11,8 @@ mod cert;
 pub mod cli;
 mod commands;
 mod core;
+/// Public while `certsd doctor` is wired up: `tests/connect.rs` drives the probe directly.
+pub mod doctor;
 pub mod exit_codes;
 mod formats;
 mod node;

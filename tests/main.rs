@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cert;
+mod connect;
 mod e2e;
 mod golden;
 mod issuance;

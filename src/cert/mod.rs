@@ -26,7 +26,7 @@ use rcgen::KeyPair;
 
 pub use ca::CaSigner;
 pub use csr::new_csr;
-pub use inspect::{CertInfo, inspect_pem};
+pub use inspect::{CertInfo, inspect_der, inspect_pem};
 pub use keys::{KeyType, load_private_key, matches_public_key};
 pub use kube::{check_object_name, check_signer_name, kubernetes_csr};
 pub use names::San;
