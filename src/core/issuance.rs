@@ -26,7 +26,7 @@ pub struct Decision {
     pub pending: Vec<PendingCert>,
 }
 
-/// The state of certsd's own CA in the cert dir.
+/// The CA as it stands.
 struct ManagedCa {
     /// Certificate and key, when they exist and stay.
     kept: Option<(String, String)>,
@@ -37,7 +37,45 @@ struct ManagedCa {
 /// Decides what to make. `trust_copy` is the certs.d path of the CA copy.
 pub fn decide(node: &Node, request: &CertRequest, trust_copy: NodePath) -> Result<Decision> {
     let path = |name: &str| request.cert_dir.join(name);
-    let (kept, new_ca) = match &request.ca {
+    let ca = current_ca(node, request)?;
+    let new_server = match &ca.kept {
+        None => Some("new (the CA is new)".to_string()),
+        Some((ca_pem, _)) => server_reason(node, request, ca_pem)?,
+    };
+    let mut kept_keys = Vec::new();
+    if new_server.is_none() {
+        kept_keys.push(path("server.key"));
+    }
+    if ca.new.is_none() && matches!(request.ca, CaSource::Managed) {
+        kept_keys.push(path("ca.key"));
+    }
+    let server = new_server.as_ref().map(|_| ServerOrder {
+        sans: request.sans.clone(),
+        cert: path("server.crt"),
+        key: path("server.key"),
+    });
+    let pending = pending(request, ca.new.as_deref(), new_server.as_deref());
+    let kept_ca_pem = ca
+        .new
+        .is_none()
+        .then(|| ca.kept.clone().map(|(c, _)| c))
+        .flatten();
+    Ok(Decision {
+        kept_ca_pem,
+        order: IssueOrder {
+            signer: signer(request, ca, trust_copy),
+            server,
+            key_type: request.key_type,
+            cert_dir: request.cert_dir.clone(),
+        },
+        kept_keys,
+        pending,
+    })
+}
+
+/// The CA as it is: given with a CA directory (checked), or certsd's own.
+fn current_ca(node: &Node, request: &CertRequest) -> Result<ManagedCa> {
+    match &request.ca {
         CaSource::Given {
             dir,
             cert_pem,
@@ -46,53 +84,29 @@ pub fn decide(node: &Node, request: &CertRequest, trust_copy: NodePath) -> Resul
             // ca.crt is copied to every node: refuse one that carries a key.
             pem::check_ca(&dir.join("ca.crt"), cert_pem.as_bytes())?;
             CaSigner::from_pem(cert_pem, key_pem, dir)?;
-            (Some((cert_pem.clone(), key_pem.clone())), None)
+            Ok(ManagedCa {
+                kept: Some((cert_pem.clone(), key_pem.clone())),
+                new: None,
+            })
         }
-        CaSource::Managed => {
-            let ca = managed_ca(node, request)?;
-            (ca.kept, ca.new)
-        }
-    };
-    let new_server = match &kept {
-        None => Some("new (the CA is new)".to_string()),
-        Some((ca_pem, _)) => server_reason(node, request, ca_pem)?,
-    };
-    let signer = match (&kept, &new_ca) {
+        CaSource::Managed => managed_ca(node, request),
+    }
+}
+
+/// Who signs: the CA that stays, or a new one written beside the server cert.
+fn signer(request: &CertRequest, ca: ManagedCa, trust_copy: NodePath) -> Signer {
+    match (ca.kept, ca.new) {
         (Some((cert_pem, key_pem)), None) => Signer::Existing {
-            cert_pem: cert_pem.clone(),
-            key_pem: SecretPem(key_pem.clone()),
+            cert_pem,
+            key_pem: SecretPem(key_pem),
         },
         _ => Signer::New {
             name: request.ca_name.clone(),
-            cert: path("ca.crt"),
-            key: path("ca.key"),
+            cert: request.cert_dir.join("ca.crt"),
+            key: request.cert_dir.join("ca.key"),
             trust_copy,
         },
-    };
-    let mut kept_keys = Vec::new();
-    if new_server.is_none() {
-        kept_keys.push(path("server.key"));
     }
-    if new_ca.is_none() && matches!(request.ca, CaSource::Managed) {
-        kept_keys.push(path("ca.key"));
-    }
-    let server = new_server.as_ref().map(|_| ServerOrder {
-        sans: request.sans.clone(),
-        cert: path("server.crt"),
-        key: path("server.key"),
-    });
-    let pending = pending(request, new_ca.as_deref(), new_server.as_deref());
-    Ok(Decision {
-        kept_ca_pem: new_ca.is_none().then(|| kept.map(|(c, _)| c)).flatten(),
-        order: IssueOrder {
-            signer,
-            server,
-            key_type: request.key_type,
-            cert_dir: request.cert_dir.clone(),
-        },
-        kept_keys,
-        pending,
-    })
 }
 
 /// The certificates to create, for display.

@@ -75,38 +75,14 @@ pub fn cert_request(
             cert::LEAF_DAYS
         )));
     }
-    let first = San::parse(host.name())
-        .map_err(|e| usage(format!("{} {}: {e}", name(Field::Host), host.as_str())))?;
-    let mut sans = vec![first];
-    for raw in &input.sans {
-        let san =
-            San::parse(raw).map_err(|e| usage(format!("{} {raw:?}: {e}", name(Field::San))))?;
-        if !sans.contains(&san) {
-            sans.push(san);
-        }
-    }
+    let sans = sans(host, &input.sans, origin)?;
     let cert_dir = match &input.cert_dir {
         Some(dir) => NodePath::parse(&name(Field::CertDir), dir, "/etc/containerd/certs.d")?,
         None => NodePath::fixed(DEFAULT_CERT_DIR).join(host.as_str()),
     };
     let ca = match &input.ca_dir {
         None => CaSource::Managed,
-        Some(dir) => {
-            let read = |file: &str| {
-                std::fs::read_to_string(dir.join(file)).with_context(|| {
-                    format!(
-                        "{} {}: cannot read {file}",
-                        name(Field::CaDir),
-                        dir.display()
-                    )
-                })
-            };
-            CaSource::Given {
-                dir: dir.clone(),
-                cert_pem: read("ca.crt")?,
-                key_pem: read("ca.key")?,
-            }
-        }
+        Some(dir) => given_ca(dir, origin)?,
     };
     Ok(CertRequest {
         sans,
@@ -116,6 +92,44 @@ pub fn cert_request(
         renew: input.renew,
         key_type: KeyType::default(),
         ca_name: format!("certsd CA for {}", host.as_str()),
+    })
+}
+
+/// The host's own name first, then each extra name once.
+fn sans(host: &RegistryHost, extra: &[String], origin: &Origin) -> Result<Vec<San>> {
+    let first = San::parse(host.name()).map_err(|e| {
+        usage(format!(
+            "{} {}: {e}",
+            origin.name(Field::Host),
+            host.as_str()
+        ))
+    })?;
+    let mut sans = vec![first];
+    for raw in extra {
+        let san = San::parse(raw)
+            .map_err(|e| usage(format!("{} {raw:?}: {e}", origin.name(Field::San))))?;
+        if !sans.contains(&san) {
+            sans.push(san);
+        }
+    }
+    Ok(sans)
+}
+
+/// DIR/ca.crt and DIR/ca.key of a CA directory (read from the real filesystem).
+fn given_ca(dir: &std::path::Path, origin: &Origin) -> Result<CaSource> {
+    let read = |file: &str| {
+        std::fs::read_to_string(dir.join(file)).with_context(|| {
+            format!(
+                "{} {}: cannot read {file}",
+                origin.name(Field::CaDir),
+                dir.display()
+            )
+        })
+    };
+    Ok(CaSource::Given {
+        dir: dir.to_path_buf(),
+        cert_pem: read("ca.crt")?,
+        key_pem: read("ca.key")?,
     })
 }
 

@@ -85,19 +85,7 @@ impl RegistryRequest {
     ) -> Result<RegistryRequest> {
         let name = |f: Field| origin.name(f);
         let host = RegistryHost::parse(&input.host, &name(Field::Host))?;
-        let server = match &input.server {
-            Some(url) => endpoint_url(&name(Field::Server), url)?,
-            None => host.default_server(),
-        };
-        let mirrors = mirrors(&name(Field::Mirror), &input.mirrors)?;
-        if input.override_path && mirrors.is_empty() && input.server.is_none() {
-            bail!(usage(format!(
-                "{} applies to URLs that already hold the API path: give them with {} or {} (the default server https://HOST needs /v2 appended)",
-                name(Field::OverridePath),
-                name(Field::Mirror),
-                name(Field::Server)
-            )));
-        }
+        let (server, mirrors) = endpoints(input, &host, origin)?;
         let capabilities = capabilities(
             input.capabilities.as_deref(),
             target.map(|t| t.version),
@@ -155,6 +143,29 @@ impl RegistryRequest {
         }
         self
     }
+}
+
+/// The server URL and the mirrors, checked.
+fn endpoints(
+    input: &RegistryInput,
+    host: &RegistryHost,
+    origin: &Origin,
+) -> Result<(String, Vec<String>)> {
+    let name = |f: Field| origin.name(f);
+    let server = match &input.server {
+        Some(url) => endpoint_url(&name(Field::Server), url)?,
+        None => host.default_server(),
+    };
+    let mirrors = mirrors(&name(Field::Mirror), &input.mirrors)?;
+    if input.override_path && mirrors.is_empty() && input.server.is_none() {
+        bail!(usage(format!(
+            "{} applies to URLs that already hold the API path: give them with {} or {} (the default server https://HOST needs /v2 appended)",
+            name(Field::OverridePath),
+            name(Field::Mirror),
+            name(Field::Server)
+        )));
+    }
+    Ok((server, mirrors))
 }
 
 /// With issued certificates, certs.d/HOST/ca.crt is certsd's: no copy may take the name.
