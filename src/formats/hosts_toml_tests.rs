@@ -21,6 +21,7 @@ fn spec(endpoints: &[&str]) -> HostsSpec {
                 trust: trust(),
             })
             .collect(),
+        keep_capabilities: false,
     }
 }
 
@@ -223,6 +224,7 @@ fn every_field_written_reads_back_and_renders_the_same_bytes() {
                     trust: h.fields.trust(),
                 })
                 .collect(),
+            keep_capabilities: false,
         };
         assert!(
             !spec.endpoints.is_empty(),
