@@ -152,6 +152,11 @@ impl ContainerdConfig {
                 self.version as u8,
                 used.name()
             ),
+            (RegistryTable::Images, RegistryTable::Grpc) => format!(
+                "containerd 1.x does not read the images plugin, so it has no effect here; \
+                 once the node runs 2.x, {} replaces it whole",
+                used.name()
+            ),
             (RegistryTable::Images, _) => {
                 "containerd 1.x does not read the images plugin: it has no effect".to_string()
             }
