@@ -256,4 +256,30 @@ mod tests {
         set_value(t, "b", Value::from("x"));
         assert_eq!(doc.to_string(), "[t]\n    a = 1\n    b = \"x\"\n");
     }
+
+    fn indent(text: &str, path: &[&str]) -> Indent {
+        let doc: toml_edit::DocumentMut = text.parse().unwrap();
+        indent_for(doc.as_table(), path)
+    }
+
+    #[test]
+    fn a_new_table_is_indented_like_the_file() {
+        let path = ["plugins", "io.containerd.grpc.v1.cri", "registry"];
+        // containerd's own default: indented by depth, keys two further in.
+        let deep = "[plugins]\n\n  [plugins.\"io.containerd.gc.v1.scheduler\"]\n    x = 1\n\n  [plugins.\"io.containerd.grpc.v1.cri\"]\n    y = 1\n\n    [plugins.\"io.containerd.grpc.v1.cri\".cni]\n      bin_dir = \"/opt\"\n";
+        let want = |h: &str, k: &str| Indent {
+            header: h.into(),
+            key: k.into(),
+        };
+        assert_eq!(indent(deep, &path), want("    ", "      "));
+        // Headers flush left, keys indented (kind, k3s).
+        let flat_keys =
+            "[plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  snapshotter = \"o\"\n";
+        assert_eq!(indent(flat_keys, &path), want("", "  "));
+        // Nothing indented: nothing added.
+        assert_eq!(
+            indent("version = 2\n[debug]\nlevel = \"x\"\n", &path),
+            want("", "")
+        );
+    }
 }

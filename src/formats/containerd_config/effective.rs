@@ -173,3 +173,7 @@ impl ContainerdConfig {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "effective_tests.rs"]
+mod tests;
