@@ -4,6 +4,7 @@
 //! containerd 1.x reads config versions 1 and 2; 2.0–2.2 add 3; 2.3+ add 4.
 //! 1.x silently ignores a version 3 file's sections, so writing the wrong
 //! version is worse than an error: we refuse instead (DESIGN.md §1).
+//! Before 1.5 the CRI plugin has no `config_path` at all: refused too.
 
 use std::str::FromStr;
 
@@ -80,6 +81,14 @@ impl ConfigVersion {
     }
 }
 
+/// The first containerd whose CRI plugin reads `registry.config_path`
+/// (containerd 1.5.0, "New `registry.config_path` for CRI plugin").
+pub const CONFIG_PATH_SINCE: ContainerdVersion = ContainerdVersion {
+    major: 1,
+    minor: 5,
+    patch: 0,
+};
+
 /// Where the containerd version came from, for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -91,6 +100,15 @@ pub struct Target {
 /// when it works with a caveat, `Err` when containerd would misread it.
 pub fn check_fit(config: ConfigVersion, target: &Target) -> Result<Option<String>> {
     let v = target.version;
+    if v < CONFIG_PATH_SINCE {
+        bail!(
+            "containerd {v} ({}) has no registry `config_path` (it came in containerd \
+             {CONFIG_PATH_SINCE}), so it would never read hosts.toml: upgrade containerd to 1.5 \
+             or newer (1.6+ is maintained), or pass --containerd-version if {v} is wrong. \
+             Nothing was written.",
+            target.source
+        );
+    }
     let newest = ConfigVersion::newest_read_by(v);
     if config > newest {
         bail!(
@@ -101,6 +119,13 @@ pub fn check_fit(config: ConfigVersion, target: &Target) -> Result<Option<String
             target.source,
             newest as u8
         );
+    }
+    if v.major >= 2 && config == ConfigVersion::V1 {
+        return Ok(Some(format!(
+            "config.toml has no `version` key (version 1): containerd {v} loads it as version 3 \
+             and ignores any `plugins.cri` settings in it (sandbox_image, cni, ...); the file \
+             written as version 2, with `plugins.\"io.containerd.grpc.v1.cri\"` names, keeps them"
+        )));
     }
     if v.major >= 2 && config < ConfigVersion::V3 {
         return Ok(Some(format!(
@@ -150,5 +175,21 @@ mod tests {
         assert_eq!(check_fit(ConfigVersion::V2, &t("1.7.0")).unwrap(), None);
         assert!(check_fit(ConfigVersion::V2, &t("2.1.0")).unwrap().is_some());
         assert_eq!(check_fit(ConfigVersion::V4, &t("2.3.0")).unwrap(), None);
+    }
+
+    #[test]
+    fn refuses_containerd_before_1_5_naming_the_version_needed() {
+        let t = |s: &str| Target {
+            version: v(s),
+            source: "test".into(),
+        };
+        for old in ["1.4.13", "1.3.0", "1.4"] {
+            let err = check_fit(ConfigVersion::V2, &t(old))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("came in containerd 1.5.0"), "{old}: {err}");
+        }
+        assert!(check_fit(ConfigVersion::V2, &t("1.5.0")).is_ok());
+        assert!(check_fit(ConfigVersion::V1, &t("1.5.18")).is_ok());
     }
 }

@@ -31,6 +31,7 @@ pub fn flag_name(field: Field) -> &'static str {
         Field::San => "--san",
         Field::RenewBefore => "--renew-before",
         Field::Renew => "--renew",
+        Field::ReplaceTrust => "--replace-trust",
         Field::Out => "--out",
         Field::Days => "--days",
         Field::KeyType => "--key-type",
@@ -85,6 +86,7 @@ impl TrustArgs {
             headers: self.header.clone(),
             override_path: self.override_path,
             issue,
+            replace_trust: self.replace_trust,
         }]
     }
 }

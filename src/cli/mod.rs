@@ -119,6 +119,9 @@ pub struct TrustArgs {
     /// Use endpoint URLs as given, without appending /v2.
     #[arg(long, requires = "host")]
     pub override_path: bool,
+    /// Accept replacing or dropping a ca, client or skip_verify in an existing hosts.toml that certsd did not write.
+    #[arg(long, requires = "host")]
+    pub replace_trust: bool,
     /// Make a private CA and a server certificate for HOST, and trust the CA.
     #[arg(
         long,

@@ -1,18 +1,19 @@
 //! The core: from the node as it is and the validated requests, compute the plan.
 //!
 //! It reads only through the [`Node`] snapshot and never writes. Every
-//! refusal (a config written for another containerd, legacy mirrors, a
-//! `config_path` list) happens here, before anything reaches the writer.
+//! refusal (a containerd without `config_path`, a config written for another
+//! containerd, legacy mirrors, a `config_path` list, trust certsd did not
+//! write) happens here, before anything reaches the writer.
 
 use anyhow::{Context, Result, bail};
 
 use super::issuance;
 use super::plan::{FileChange, Notice, Plan};
-use crate::formats::containerd_config::ContainerdConfig;
-use crate::formats::hosts_toml::{ClientPaths, Endpoint, EndpointTrust, HostsSpec};
+use crate::formats::containerd_config::{ContainerdConfig, Effective};
+use crate::formats::hosts_toml::{ClientPaths, Endpoint, EndpointTrust, HostsFile, HostsSpec};
 use crate::node::{Node, NodePath};
-use crate::settings::{DEFAULT_CERTS_DIR, ISSUED_CA_NAME, InputFile, RegistryRequest};
-use crate::version::{self, ConfigVersion, Target};
+use crate::settings::{DEFAULT_CERTS_DIR, Field, ISSUED_CA_NAME, InputFile, RegistryRequest};
+use crate::version::{self, ContainerdVersion};
 
 /// Computes every file change for one run. `certs_dir` is the hosts
 /// directory the user named, if any.
@@ -22,18 +23,21 @@ pub fn plan(
     requests: &[RegistryRequest],
 ) -> Result<Plan> {
     let mut plan = Plan::default();
-    let config = node.config();
+    let (path, config) = (node.config_path(), node.config());
     // Without a known containerd, the file's own version is taken as right.
     if let Some(target) = node.target()
-        && let Some(warning) = version::check_fit(config.version(), target)
-            .with_context(|| node.config_path().to_string())?
+        && let Some(warning) =
+            version::check_fit(config.version(), target).with_context(|| path.to_string())?
     {
-        plan.warn(Notice::warning("config-version-migrated", warning).at(node.config_path()));
+        plan.warn(Notice::warning("config-version-migrated", warning).at(path));
     }
-    refuse_conflicts(node.config_path(), config, node.target())?;
-    warn_imports(node.config_path(), config, &mut plan);
-    let certs_dir = hosts_dir(node.config_path(), config, certs_dir, &mut plan)?;
-    plan.files.push(config_change(node, &certs_dir));
+    let target = node.target().map(|t| t.version);
+    let effective = config.effective(target)?;
+    note_effective(path, &effective, &mut plan);
+    refuse_conflicts(path, &effective)?;
+    warn_imports(path, config, &mut plan);
+    let certs_dir = hosts_dir(path, &effective, certs_dir, target, &mut plan)?;
+    plan.files.push(config_change(node, &effective, &certs_dir));
     for request in requests {
         for warning in &request.warnings {
             plan.warn(Notice::warning("input", warning.clone()));
@@ -41,6 +45,32 @@ pub fn plan(
         host_changes(node, &certs_dir, request, &mut plan)?;
     }
     Ok(plan)
+}
+
+/// Says how the file was judged when that is not plain: read as 2.x reads
+/// it without a known containerd, and registry tables that have no effect.
+fn note_effective(path: &NodePath, effective: &Effective<'_>, plan: &mut Plan) {
+    if let Some(why) = effective.inferred {
+        plan.warn(
+            Notice::warning(
+                "containerd-inferred",
+                format!(
+                    "{path}: the containerd version is unknown; reading this file as containerd \
+                     2.x does, because {why} (pass --containerd-version if the node runs 1.x)"
+                ),
+            )
+            .at(path),
+        );
+    }
+    for (table, why) in &effective.ignored {
+        plan.warn(
+            Notice::warning(
+                "registry-table-ignored",
+                format!("{}: {}: {why}", table.location, table.table.name()),
+            )
+            .at(path),
+        );
+    }
 }
 
 fn warn_imports(path: &NodePath, config: &ContainerdConfig, plan: &mut Plan) {
@@ -57,36 +87,33 @@ fn warn_imports(path: &NodePath, config: &ContainerdConfig, plan: &mut Plan) {
     plan.warn(Notice::warning("imports-not-read", message).at(path));
 }
 
-fn refuse_conflicts(
-    path: &NodePath,
-    config: &ContainerdConfig,
-    target: Option<&Target>,
-) -> Result<()> {
-    let mirrors = config.mirrors();
+/// Every table that breaks the CRI plugin once `config_path` is set, in one error.
+fn refuse_conflicts(path: &NodePath, effective: &Effective<'_>) -> Result<()> {
+    let mut found = Vec::new();
+    let mirrors = effective.mirrors();
     if !mirrors.is_empty() {
         let list = listing(mirrors.iter().map(|m| (&m.table, &m.location)));
-        bail!(
-            "{path}: legacy registry mirrors are set, and containerd's CRI plugin fails to load when \
+        found.push(format!(
+            "legacy registry mirrors are set, and containerd's CRI plugin fails to load when \
              `mirrors` and `config_path` are both set:\n{list}\nMove each mirror into \
              certs.d/<host>/hosts.toml (certsd apply --host HOST --mirror URL) and delete these \
-             tables, then run certsd again. Nothing was written."
-        );
+             tables, then run certsd again."
+        ));
     }
-    let one_x = match target {
-        Some(t) => t.version.major < 2,
-        None => config.version() <= ConfigVersion::V2,
-    };
-    let tls = config.tls_configs();
-    if one_x && !tls.is_empty() {
+    let tls = effective.tls_configs();
+    if !effective.two_x && !tls.is_empty() {
         let list = listing(tls.iter().map(|c| (&c.table, &c.location)));
-        bail!(
-            "{path}: containerd 1.x refuses `configs.<host>.tls` together with `config_path` \
+        found.push(format!(
+            "containerd 1.x refuses `configs.<host>.tls` together with `config_path` \
              (the CRI plugin fails to load):\n{list}\nMove the TLS settings into hosts.toml \
              (certsd apply --host HOST --ca FILE / --client-cert / --skip-verify) and delete \
-             these tables. Nothing was written."
-        );
+             these tables."
+        ));
     }
-    Ok(())
+    if found.is_empty() {
+        return Ok(());
+    }
+    bail!("{path}: {} Nothing was written.", found.join("\n"));
 }
 
 /// `  TABLE (file:line:col)` lines.
@@ -100,11 +127,12 @@ fn listing<'a>(entries: impl Iterator<Item = (&'a String, &'a String)>) -> Strin
 /// The one hosts directory: the one named, else the config's single `config_path`, else the default.
 fn hosts_dir(
     path: &NodePath,
-    config: &ContainerdConfig,
+    effective: &Effective<'_>,
     named: Option<&NodePath>,
+    target: Option<ContainerdVersion>,
     plan: &mut Plan,
 ) -> Result<NodePath> {
-    let current = config.config_path().filter(|p| !p.is_empty());
+    let current = effective.config_path().filter(|p| !p.is_empty());
     let list = current.is_some_and(|p| p.contains(':'));
     if let Some(dir) = named {
         if let Some(old) = current.filter(|old| !list && *old != dir.as_str()) {
@@ -114,23 +142,26 @@ fn hosts_dir(
             ).at(path));
         }
         if list {
-            plan.warn(Notice::warning(
-                "config-path-list-replaced",
-                format!(
-                    "config_path {:?} is a list; replacing it with {dir}: containerd 2.1+ pulls through \
-                     the transfer service, which does not split the list and skips every hosts.toml",
-                    current.unwrap_or_default()
-                ),
-            ).at(path));
+            plan.warn(
+                Notice::warning(
+                    "config-path-list-replaced",
+                    format!(
+                        "config_path {:?} is a list; replacing it with {dir}: {}",
+                        current.unwrap_or_default(),
+                        colon_list_harm(target)
+                    ),
+                )
+                .at(path),
+            );
         }
         return Ok(dir.clone());
     }
     match current {
         None => Ok(NodePath::fixed(DEFAULT_CERTS_DIR)),
         Some(p) if list => bail!(
-            "{path}: config_path {p:?} lists several directories; containerd 2.1+ does not split the \
-             list when pulling through the transfer service, so hosts.toml files there are \
-             skipped. Pass --certs-dir DIR to replace it with one directory"
+            "{path}: config_path {p:?} lists several directories: {}. Pass --certs-dir DIR to \
+             replace it with one directory",
+            colon_list_harm(target)
         ),
         Some(p) => NodePath::parse(
             "config_path",
@@ -143,8 +174,29 @@ fn hosts_dir(
     }
 }
 
-fn config_change(node: &Node, dir: &NodePath) -> FileChange {
-    let after = node.config().with_config_path(dir.as_str()).into_bytes();
+/// Why a `config_path` list hurts, for the containerd at hand: 1.x and 2.0
+/// split it, 2.1+ pull through the transfer service, which does not.
+fn colon_list_harm(target: Option<ContainerdVersion>) -> String {
+    const SKIPPED: &str = "the transfer service it pulls through does not split the list, so \
+                           every hosts.toml there is skipped";
+    match target {
+        Some(v) if (v.major, v.minor) < (2, 1) => format!(
+            "containerd {v} splits the list, but the node breaks when it is upgraded to 2.1+: {SKIPPED}"
+        ),
+        Some(v) if (v.major, v.minor) == (2, 1) => format!("on containerd {v}, {SKIPPED}"),
+        Some(v) => format!("this list is containerd {v}'s default, but {SKIPPED}"),
+        None => format!(
+            "containerd 1.x and 2.0 split the list, but on 2.1+ (where 2.2 makes it the default) \
+             {SKIPPED}"
+        ),
+    }
+}
+
+fn config_change(node: &Node, effective: &Effective<'_>, dir: &NodePath) -> FileChange {
+    let after = node
+        .config()
+        .with_config_path_in(effective, dir.as_str())
+        .into_bytes();
     FileChange {
         backup: true,
         needs_restart: true,
@@ -205,7 +257,7 @@ fn host_changes(
         headers: request.headers.clone(),
         override_path: request.override_path,
     };
-    hosts_toml_change(node, &dir, &hosts_spec(request, &trust), plan)
+    hosts_toml_change(node, &dir, request, &hosts_spec(request, &trust), plan)
 }
 
 /// The copies of the CA files, as node paths.
@@ -242,8 +294,14 @@ fn copy(
     Ok(path.as_str().to_string())
 }
 
-/// The host's hosts.toml, edited (or created) to say exactly `spec`.
-fn hosts_toml_change(node: &Node, dir: &NodePath, spec: &HostsSpec, plan: &mut Plan) -> Result<()> {
+/// The host's hosts.toml, edited (or created) to say what `spec` says.
+fn hosts_toml_change(
+    node: &Node,
+    dir: &NodePath,
+    request: &RegistryRequest,
+    spec: &HostsSpec,
+    plan: &mut Plan,
+) -> Result<()> {
     let path = dir.join("hosts.toml");
     let (existing, file) = node.hosts_file(&path)?;
     for url in file.endpoint_urls() {
@@ -254,19 +312,52 @@ fn hosts_toml_change(node: &Node, dir: &NodePath, spec: &HostsSpec, plan: &mut P
             ).at(&path));
         }
     }
-    let rendered = file.render(spec);
-    for what in file.removed_trust(&rendered) {
-        plan.warn(Notice::warning(
-            "trust-removed",
-            format!("{path}: removing {what}, which this run does not ask for (pass it again to keep it)"),
-        ).at(&path));
-    }
+    check_anchors(&path, dir, &file, request, spec, plan)?;
     plan.files.push(FileChange::write(
         path,
         existing,
-        rendered.into_bytes(),
+        file.render(spec).into_bytes(),
         0o644,
     ));
+    Ok(())
+}
+
+/// Refuses to replace or drop a `ca`, `client` or `skip_verify` that certsd
+/// did not write, unless the request accepts it; warns about each change made.
+fn check_anchors(
+    path: &NodePath,
+    dir: &NodePath,
+    file: &HostsFile,
+    request: &RegistryRequest,
+    spec: &HostsSpec,
+    plan: &mut Plan,
+) -> Result<()> {
+    let changes = file.anchor_changes(spec, dir.as_str());
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let flag = request.origin.name(Field::ReplaceTrust);
+    let own = file.anchors_are_certsds(dir.as_str());
+    if !own && !request.replace_trust {
+        let list: Vec<String> = changes.iter().map(|c| format!("  {c}")).collect();
+        bail!(
+            "{path}: this run would replace or drop trust that certsd did not write:\n{}\n\
+             Pass {flag} to accept this (the run's trust then applies to every endpoint of \
+             {}), or give the same trust again. certsd gives all endpoints of a host one trust; \
+             a CA of its own for one mirror needs per-endpoint trust, which comes with the spec \
+             file. Nothing was written.",
+            list.join("\n"),
+            request.host.as_str()
+        );
+    }
+    let why = if own {
+        String::new()
+    } else {
+        format!(" (accepted with {flag})")
+    };
+    for change in changes {
+        plan.warn(Notice::warning("trust-replaced", format!("{path}: {change}{why}")).at(path));
+    }
     Ok(())
 }
 
@@ -297,5 +388,6 @@ fn hosts_spec(request: &RegistryRequest, trust: &EndpointTrust) -> HostsSpec {
         server: request.server.clone(),
         server_trust,
         endpoints,
+        keep_capabilities: !request.capabilities_given,
     }
 }

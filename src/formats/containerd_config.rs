@@ -1,9 +1,12 @@
 //! containerd's config.toml: the one module that knows its layout.
 //!
 //! certsd changes exactly one value here, the CRI registry `config_path`,
-//! in the table the file's `version` puts it in (DESIGN.md §1). Everything
+//! in the table the target containerd takes it from (DESIGN.md §1, and
+//! [`effective`] for how a version 1 or 2 file is read by 2.x). Everything
 //! else (comments, order, quoting, CRLF, a missing final newline) is kept
 //! byte for byte, because operators and other tools own the rest.
+
+mod effective;
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +16,8 @@ use toml_edit::{Document, DocumentMut, Item, Key, Table, TableLike, Value};
 use super::templates;
 use super::toml_util::{self, line_col, locate, type_name};
 use crate::version::ConfigVersion;
+
+pub use effective::Effective;
 
 /// A legacy `registry.mirrors."NS"` entry (it blocks `config_path`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,26 +57,63 @@ pub struct LegacyTls {
     pub insecure_skip_verify: Option<bool>,
 }
 
+/// A table containerd may take the CRI registry settings from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistryTable {
+    /// `plugins.cri.registry`: what containerd 1.x reads in a version 1 file.
+    Cri,
+    /// `plugins."io.containerd.grpc.v1.cri".registry`: 1.x in a version 2
+    /// file; 2.x moves it over the images table when it migrates the file.
+    Grpc,
+    /// `plugins."io.containerd.cri.v1.images".registry`: containerd 2.x.
+    Images,
+}
+
+impl RegistryTable {
+    const ALL: [RegistryTable; 3] = [
+        RegistryTable::Cri,
+        RegistryTable::Grpc,
+        RegistryTable::Images,
+    ];
+
+    fn path(self) -> [&'static str; 3] {
+        match self {
+            RegistryTable::Cri => ["plugins", "cri", "registry"],
+            RegistryTable::Grpc => ["plugins", "io.containerd.grpc.v1.cri", "registry"],
+            RegistryTable::Images => ["plugins", "io.containerd.cri.v1.images", "registry"],
+        }
+    }
+
+    /// The table's dotted name, as containerd's docs write it.
+    pub fn name(self) -> String {
+        dotted(&self.path())
+    }
+}
+
+/// What one registry table of the file holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryRead {
+    pub table: RegistryTable,
+    /// `file:line:col` of the table.
+    pub location: String,
+    /// Its `config_path`, when set.
+    pub config_path: Option<String>,
+    /// Its `registry.mirrors` entries (they make the CRI plugin fail with `config_path`).
+    pub mirrors: Vec<LegacyMirror>,
+    /// Its `registry.configs."HOST"` entries.
+    pub configs: Vec<LegacyConfig>,
+}
+
 /// A parsed containerd config.toml, ready to have `config_path` set.
 #[derive(Debug, Clone)]
 pub struct ContainerdConfig {
     original: String,
     doc: DocumentMut,
     version: ConfigVersion,
-    config_path: Option<String>,
-    mirrors: Vec<LegacyMirror>,
-    configs: Vec<LegacyConfig>,
-}
-
-/// The table path holding `config_path` for a config version.
-fn registry_path(version: ConfigVersion) -> [&'static str; 3] {
-    match version {
-        ConfigVersion::V1 => ["plugins", "cri", "registry"],
-        ConfigVersion::V2 => ["plugins", "io.containerd.grpc.v1.cri", "registry"],
-        ConfigVersion::V3 | ConfigVersion::V4 => {
-            ["plugins", "io.containerd.cri.v1.images", "registry"]
-        }
-    }
+    /// Each registry table the file has, of the three containerd knows.
+    tables: Vec<RegistryRead>,
+    /// The file has an `io.containerd.cri.v1.images` plugin table (a 2.x name).
+    images_plugin: bool,
 }
 
 /// `plugins."io.containerd.grpc.v1.cri".registry` style names for messages.
@@ -97,14 +139,20 @@ impl ContainerdConfig {
         let text = toml_util::as_text(file, bytes)?;
         let doc = Document::parse(text).map_err(|e| toml_util::syntax_error(file, text, &e))?;
         let version = read_version(file, text, doc.as_table())?;
-        let facts = Facts::gather(file, text, doc.as_table(), version)?;
+        let mut tables = Vec::new();
+        for table in RegistryTable::ALL {
+            tables.extend(RegistryRead::gather(file, text, doc.as_table(), table)?);
+        }
+        let images_plugin = doc
+            .get("plugins")
+            .and_then(Item::as_table_like)
+            .is_some_and(|p| p.contains_key("io.containerd.cri.v1.images"));
         Ok(ContainerdConfig {
             original: text.to_string(),
             doc: doc.into_mut(),
             version,
-            config_path: facts.config_path,
-            mirrors: facts.mirrors,
-            configs: facts.configs,
+            tables,
+            images_plugin,
         })
     }
 
@@ -120,28 +168,59 @@ impl ContainerdConfig {
         self.version
     }
 
-    /// The current `config_path`, if the file sets one.
-    pub fn config_path(&self) -> Option<&str> {
-        self.config_path.as_deref()
+    fn table(&self, table: RegistryTable) -> Option<&RegistryRead> {
+        self.tables.iter().find(|t| t.table == table)
     }
 
-    /// `registry.mirrors` entries (they make the CRI plugin fail with `config_path`).
-    pub fn mirrors(&self) -> &[LegacyMirror] {
-        &self.mirrors
-    }
-
-    /// Every `registry.configs."HOST"` entry (migrate and doctor read them).
+    /// The `config_path` of the table the file itself points at (its
+    /// containerd unknown; [`Effective`] judges it for a known one).
     #[cfg_attr(
         not(test),
-        expect(dead_code, reason = "read by migrate and doctor, next")
+        expect(
+            dead_code,
+            reason = "the planner judges the file for its target; doctor, next"
+        )
     )]
-    pub fn configs(&self) -> &[LegacyConfig] {
-        &self.configs
+    pub fn config_path(&self) -> Option<&str> {
+        let table = self.effective(None).ok()?.table;
+        self.table(table)?.config_path.as_deref()
     }
 
-    /// The entries with a `tls` table (an error with `config_path` on containerd 1.x).
-    pub fn tls_configs(&self) -> Vec<&LegacyConfig> {
-        self.configs.iter().filter(|c| c.tls.is_some()).collect()
+    /// `registry.mirrors` entries of that table.
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "the planner judges the file for its target; doctor, next"
+        )
+    )]
+    pub fn mirrors(&self) -> Vec<LegacyMirror> {
+        self.effective(None)
+            .map(|e| e.mirrors().to_vec())
+            .unwrap_or_default()
+    }
+
+    /// Every `registry.configs."HOST"` entry of that table (migrate and doctor read them).
+    pub fn configs(&self) -> Vec<LegacyConfig> {
+        self.effective(None)
+            .ok()
+            .and_then(|e| e.read.map(|r| r.configs.clone()))
+            .unwrap_or_default()
+    }
+
+    /// The entries of that table with a `tls` table (an error with `config_path` on containerd 1.x).
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "the planner judges the file for its target; doctor, next"
+        )
+    )]
+    pub fn tls_configs(&self) -> Vec<LegacyConfig> {
+        self.configs()
+            .into_iter()
+            .filter(|c| c.tls.is_some())
+            .collect()
     }
 
     /// The `imports` list: drop-in files containerd merges over this one.
@@ -157,17 +236,44 @@ impl ContainerdConfig {
             .unwrap_or_default()
     }
 
-    /// The file's text with `config_path = dir`; every other byte is kept.
+    /// The file's text with `config_path = dir` in the table the file itself
+    /// points at; every other byte is kept.
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "the planner judges the file for its target; doctor, next"
+        )
+    )]
     pub fn with_config_path(&self, dir: &str) -> String {
+        match self.effective(None) {
+            Ok(effective) => self.with_config_path_in(&effective, dir),
+            Err(_) => self.original.clone(),
+        }
+    }
+
+    /// The file's text with `config_path = dir` in `effective`'s table, or
+    /// the exact bytes when it already holds `dir`.
+    pub fn with_config_path_in(&self, effective: &Effective<'_>, dir: &str) -> String {
         let same = |p: &str| p.trim_end_matches('/') == dir.trim_end_matches('/');
-        if self.config_path.as_deref().is_some_and(same) {
+        if effective.config_path().is_some_and(same) {
             return self.original.clone();
         }
         let mut doc = self.doc.clone();
         let single = self.original.contains("'io.containerd.");
-        let registry = ensure_tables(&mut doc, &registry_path(self.version), single);
+        let path = effective.table.path();
+        let indent = toml_util::indent_for(doc.as_table(), &path);
+        let registry = ensure_tables(&mut doc, &path, single, &indent.header);
         let literal = uses_literal_string(registry.get("config_path"));
+        let fresh = !registry.contains_key("config_path");
+        let alone = registry.iter().all(|(_, item)| !item.is_value());
         toml_util::set_value(registry, "config_path", string_value(dir, literal));
+        if fresh
+            && alone
+            && let Some(mut key) = registry.key_mut("config_path")
+        {
+            key.leaf_decor_mut().set_prefix(indent.key);
+        }
         toml_util::restore_line_endings(&self.original, doc.to_string())
     }
 }
@@ -191,26 +297,26 @@ fn read_version(file: &Path, text: &str, root: &Table) -> Result<ConfigVersion> 
         })
 }
 
-/// What the registry table of a parsed file holds.
-struct Facts {
-    config_path: Option<String>,
-    mirrors: Vec<LegacyMirror>,
-    configs: Vec<LegacyConfig>,
-}
-
-impl Facts {
-    fn gather(file: &Path, text: &str, root: &Table, version: ConfigVersion) -> Result<Facts> {
-        let path = registry_path(version);
-        let mut facts = Facts {
-            config_path: None,
-            mirrors: Vec::new(),
-            configs: Vec::new(),
-        };
+impl RegistryRead {
+    /// Reads one registry table; `None` when the file does not have it.
+    fn gather(
+        file: &Path,
+        text: &str,
+        root: &Table,
+        which: RegistryTable,
+    ) -> Result<Option<RegistryRead>> {
+        let path = which.path();
         let mut table: &dyn TableLike = root;
+        let mut location = String::new();
         for (depth, seg) in path.iter().enumerate() {
             let Some(item) = table.get(seg) else {
-                return Ok(facts);
+                return Ok(None);
             };
+            let span = item
+                .as_table()
+                .and_then(Table::span)
+                .or_else(|| table.key(seg).and_then(Key::span));
+            location = locate(file, text, span);
             let here = locate(file, text, table.key(seg).and_then(Key::span));
             table = item
                 .as_table_like()
@@ -218,21 +324,25 @@ impl Facts {
         }
         let at = |key: &str| locate(file, text, table.key(key).and_then(Key::span));
         let name = dotted(&path);
-        if let Some(item) = table.get("config_path") {
-            let value = item.as_str().ok_or_else(|| {
+        let config_path = match table.get("config_path") {
+            Some(item) => Some(item.as_str().map(String::from).ok_or_else(|| {
                 wrong_type(
                     &at("config_path"),
                     &format!("{name}.config_path"),
                     item,
                     "a string naming one directory, e.g. \"/etc/containerd/certs.d\"",
                 )
-            })?;
-            facts.config_path = Some(value.to_string());
-        }
+            })?),
+            None => None,
+        };
         let place = Place { file, text };
-        facts.mirrors = mirror_entries(&place, table, &name, &at)?;
-        facts.configs = config_entries(&place, table, &name, &at)?;
-        Ok(facts)
+        Ok(Some(RegistryRead {
+            table: which,
+            location,
+            config_path,
+            mirrors: mirror_entries(&place, table, &name, &at)?,
+            configs: config_entries(&place, table, &name, &at)?,
+        }))
     }
 }
 
@@ -357,11 +467,13 @@ fn strings(item: Option<&Item>) -> Vec<String> {
 }
 
 /// Walks to the registry table, creating standard tables (not inline ones)
-/// for whatever is missing; intermediate tables stay implicit (no header).
+/// for whatever is missing; intermediate tables stay implicit (no header),
+/// and a new header is indented by `indent`, as the file indents its own.
 fn ensure_tables<'a>(
     doc: &'a mut DocumentMut,
     path: &[&str],
     single_quotes: bool,
+    indent: &str,
 ) -> &'a mut dyn TableLike {
     let mut current: &mut dyn TableLike = doc.as_table_mut();
     let mut inline = false;
@@ -373,6 +485,7 @@ fn ensure_tables<'a>(
             } else {
                 let mut table = Table::new();
                 table.set_implicit(depth + 1 < path.len());
+                table.decor_mut().set_prefix(format!("\n{indent}"));
                 Item::Table(table)
             };
             current.entry_format(&key).or_insert(item);

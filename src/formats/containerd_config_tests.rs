@@ -50,9 +50,8 @@ fn missing_tables_are_created_as_headers_in_the_files_quote_style() {
         "/d",
     );
     assert!(
-        single.contains("[plugins.'io.containerd.cri.v1.images'.registry]\nconfig_path = '/d'")
-            || single
-                .contains("[plugins.'io.containerd.cri.v1.images'.registry]\nconfig_path = \"/d\""),
+        // Keys follow the file's two-space indentation.
+        single.contains("[plugins.'io.containerd.cri.v1.images'.registry]\n  config_path = \"/d\""),
         "{single}"
     );
     let double = set("version = 2\n", "/d");

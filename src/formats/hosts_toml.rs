@@ -79,6 +79,9 @@ pub struct HostsSpec {
     pub server_trust: EndpointTrust,
     /// Never empty: containerd 1.6 drops a file without a host table.
     pub endpoints: Vec<Endpoint>,
+    /// The run named no capabilities: tables the file already has keep
+    /// theirs, and the trusts' capabilities go only to tables certsd creates.
+    pub keep_capabilities: bool,
 }
 
 /// A parsed (or new) hosts.toml.
@@ -116,10 +119,6 @@ impl HostsFile {
     }
 
     /// What the file holds (nothing, for a new file).
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "read by the planner and doctor, next")
-    )]
     pub fn read(&self) -> &HostsRead {
         &self.read
     }
@@ -129,35 +128,15 @@ impl HostsFile {
         self.read.hosts.iter().map(|h| h.url.clone()).collect()
     }
 
-    /// Trust settings (`ca`, `client`, `skip_verify`) this file has that `rendered`
-    /// no longer has, as `ca in [host."URL"]`: dropping one can break pulls.
-    pub fn removed_trust(&self, rendered: &str) -> Vec<String> {
-        let Ok(after) = rendered.parse::<DocumentMut>() else {
-            return Vec::new();
-        };
-        let mut gone = Vec::new();
-        for (place, table) in trust_tables(&self.doc) {
-            // A removed [host] table is reported on its own.
-            let after_tables = trust_tables(&after);
-            let Some((_, kept)) = after_tables.iter().find(|(p, _)| *p == place) else {
-                continue;
-            };
-            for key in ["ca", "client", "skip_verify"] {
-                if table.get(key).is_some() && kept.get(key).is_none() {
-                    gone.push(format!("{key} in {place}"));
-                }
-            }
-        }
-        gone
-    }
-
-    /// The text with the managed fields set exactly as `spec` says.
+    /// The text with the managed fields set as `spec` says (capabilities
+    /// kept where [`HostsSpec::keep_capabilities`] says so).
     pub fn render(&self, spec: &HostsSpec) -> String {
         let mut doc = self.doc.clone();
         let root = doc.as_table_mut();
         set_if_changed(root, "server", Value::from(spec.server.as_str()));
-        apply_trust(root, &spec.server_trust);
-        set_endpoints(root, &spec.endpoints);
+        let keep_top = spec.keep_capabilities && !self.original.is_empty();
+        apply_trust(root, &spec.server_trust, keep_top);
+        set_endpoints(root, &spec.endpoints, spec.keep_capabilities);
         let rendered = doc.to_string();
         if self.original.is_empty() {
             rendered
@@ -171,19 +150,6 @@ impl Default for HostsFile {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// The top level and each `[host."URL"]` table, named for messages.
-fn trust_tables(doc: &DocumentMut) -> Vec<(String, &dyn TableLike)> {
-    let mut out: Vec<(String, &dyn TableLike)> = vec![("the top level".into(), doc.as_table())];
-    if let Some(hosts) = doc.get("host").and_then(Item::as_table_like) {
-        for (url, item) in hosts.iter() {
-            if let Some(t) = item.as_table_like() {
-                out.push((format!("[host.{url:?}]"), t));
-            }
-        }
-    }
-    out
 }
 
 /// `host` must be a table of tables; anything else would make us guess.
@@ -211,8 +177,12 @@ fn check_shape(file: &Path, text: &str, root: &Table) -> Result<()> {
     Ok(())
 }
 
-/// Sets the managed fields of one table; absent settings are removed.
-fn apply_trust(table: &mut dyn TableLike, trust: &EndpointTrust) {
+/// Sets the managed fields of one table; absent settings are removed, but
+/// `capabilities` stays as it is with `keep_capabilities`, and so does a
+/// `skip_verify = false` the run does not turn on (it means what absence does).
+fn apply_trust(table: &mut dyn TableLike, trust: &EndpointTrust, keep_capabilities: bool) {
+    let verify_kept =
+        !trust.skip_verify && table.get("skip_verify").and_then(Item::as_bool) == Some(false);
     let wanted: [(&str, Option<Value>); 5] = [
         ("capabilities", Some(capability_array(&trust.capabilities))),
         ("ca", ca_value(&trust.ca)),
@@ -227,6 +197,9 @@ fn apply_trust(table: &mut dyn TableLike, trust: &EndpointTrust) {
         ),
     ];
     for (key, value) in wanted {
+        if (key == "capabilities" && keep_capabilities) || (key == "skip_verify" && verify_kept) {
+            continue;
+        }
         match value {
             Some(value) => set_if_changed(table, key, value),
             None => {
@@ -265,8 +238,9 @@ fn set_headers(table: &mut dyn TableLike, headers: &[(String, Vec<String>)]) {
     }
 }
 
-/// Makes the `[host."URL"]` tables exactly `endpoints`, in that order.
-fn set_endpoints(root: &mut Table, endpoints: &[Endpoint]) {
+/// Makes the `[host."URL"]` tables exactly `endpoints`, in that order; the
+/// tables kept keep their capabilities with `keep_capabilities`.
+fn set_endpoints(root: &mut Table, endpoints: &[Endpoint], keep_capabilities: bool) {
     if !root.get("host").is_some_and(Item::is_table_like) {
         let mut hosts = Table::new();
         hosts.set_implicit(true);
@@ -282,14 +256,15 @@ fn set_endpoints(root: &mut Table, endpoints: &[Endpoint]) {
         }
     }
     for endpoint in endpoints {
-        if !hosts.contains_key(&endpoint.url) {
+        let created = !hosts.contains_key(&endpoint.url);
+        if created {
             hosts.insert(&endpoint.url, Item::Table(Table::new()));
         }
         if let Some(table) = hosts
             .get_mut(&endpoint.url)
             .and_then(Item::as_table_like_mut)
         {
-            apply_trust(table, &endpoint.trust);
+            apply_trust(table, &endpoint.trust, keep_capabilities && !created);
         }
     }
     keep_file_order(hosts, endpoints);
@@ -380,6 +355,7 @@ fn client_value(cert: &str, key: &str) -> Value {
     Value::Array(std::iter::once(pair).collect::<Array>())
 }
 
+mod anchors;
 mod read;
 
 pub use read::HostsRead;

@@ -21,6 +21,7 @@ fn spec(endpoints: &[&str]) -> HostsSpec {
                 trust: trust(),
             })
             .collect(),
+        keep_capabilities: false,
     }
 }
 
@@ -223,6 +224,8 @@ fn every_field_written_reads_back_and_renders_the_same_bytes() {
                     trust: h.fields.trust(),
                 })
                 .collect(),
+            // A top level without capabilities is one certsd kept as it was.
+            keep_capabilities: read.top.capabilities.is_none(),
         };
         assert!(
             !spec.endpoints.is_empty(),
@@ -257,4 +260,124 @@ fn read_reports_fields_unknown_keys_and_lines() {
     // What certsd cannot write is left out of the trust it would write.
     assert_eq!(f.trust().capabilities, [Capability::Pull]);
     assert_eq!(f.trust().client, None);
+}
+
+const DIR: &str = "/etc/containerd/certs.d/r:5000";
+
+/// A file as certsd writes it: one CA copy in the host's directory, everywhere.
+fn certsd_file() -> HostsFile {
+    HostsFile::new()
+        .render(&spec(&["https://m1", "https://m2"]))
+        .pipe(|text| parse(&text))
+}
+
+trait Pipe: Sized {
+    fn pipe<T>(self, f: impl FnOnce(Self) -> T) -> T {
+        f(self)
+    }
+}
+impl<T> Pipe for T {}
+
+#[test]
+fn existing_tables_keep_their_capabilities_unless_some_were_given() {
+    let before =
+        "server = \"https://r:5000\"\n\n[host.\"https://m1\"]\n  capabilities = [\"pull\"]\n";
+    let keep = HostsSpec {
+        keep_capabilities: true,
+        ..spec(&["https://m1", "https://m2"])
+    };
+    let out = parse(before).render(&keep);
+    let doc: toml_edit::DocumentMut = out.parse().unwrap();
+    assert_eq!(
+        doc["host"]["https://m1"]["capabilities"].to_string().trim(),
+        "[\"pull\"]"
+    );
+    // The top level had none (containerd: everything); it stays so.
+    assert!(doc.get("capabilities").is_none(), "{out}");
+    // The table certsd creates gets the run's.
+    assert_eq!(
+        doc["host"]["https://m2"]["capabilities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // Capabilities given: every table gets them.
+    let out = parse(before).render(&spec(&["https://m1"]));
+    assert!(
+        out.contains("capabilities = [\"pull\", \"resolve\"]\n  ca"),
+        "{out}"
+    );
+}
+
+#[test]
+fn skip_verify_false_is_kept_when_the_run_does_not_turn_it_on() {
+    let before = "server = \"https://r:5000\"\n[host.\"https://r:5000\"]\n  capabilities = [\"pull\", \"resolve\"]\n  skip_verify = false\n";
+    let out = parse(before).render(&spec(&["https://r:5000"]));
+    assert!(out.contains("skip_verify = false"), "{out}");
+    assert!(
+        parse(before)
+            .anchor_changes(&spec(&["https://r:5000"]), DIR)
+            .is_empty()
+    );
+}
+
+#[test]
+fn replaced_and_dropped_anchors_are_named_added_ones_are_not() {
+    let before = "server = \"https://r:5000\"\n\n[host.\"https://m1\"]\n  ca = \"m1.crt\"\n\n[host.\"https://m2\"]\n  skip_verify = true\n  client = [[\"/etc/c.pem\", \"/etc/c.key\"]]\n\n[host.\"https://gone\"]\n  ca = \"/etc/gone.crt\"\n";
+    let file = parse(before);
+    let changes: Vec<String> = file
+        .anchor_changes(&spec(&["https://m1", "https://m2"]), DIR)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            "[host.\"https://m1\"]: ca \"m1.crt\" -> \"/etc/containerd/certs.d/r:5000/ca.crt\"",
+            "[host.\"https://m2\"]: client [[\"/etc/c.pem\", \"/etc/c.key\"]] -> removed",
+            "[host.\"https://m2\"]: skip_verify true -> removed",
+        ]
+    );
+    assert!(!file.anchors_are_certsds(DIR));
+    // A relative path naming the very copy the run writes is the same anchor.
+    let same = parse("server = \"https://r:5000\"\n[host.\"https://m1\"]\n  ca = \"ca.crt\"\n");
+    assert!(same.anchor_changes(&spec(&["https://m1"]), DIR).is_empty());
+    // A new file, or anchors only added, change nothing.
+    assert!(
+        HostsFile::new()
+            .anchor_changes(&spec(&["https://m1"]), DIR)
+            .is_empty()
+    );
+    let bare = parse("server = \"https://r:5000\"\n[host.\"https://m1\"]\n");
+    assert!(bare.anchor_changes(&spec(&["https://m1"]), DIR).is_empty());
+}
+
+#[test]
+fn certsds_own_anchors_are_recognised_by_their_shape() {
+    let own = certsd_file();
+    assert!(own.anchors_are_certsds(DIR));
+    let other = EndpointTrust {
+        ca: vec![format!("{DIR}/new.crt")],
+        ..trust()
+    };
+    let rotated = HostsSpec {
+        server_trust: other.clone(),
+        endpoints: vec![Endpoint {
+            url: "https://m1".into(),
+            trust: other,
+        }],
+        ..spec(&[])
+    };
+    assert_eq!(own.anchor_changes(&rotated, DIR).len(), 2);
+    // The same CA path but not in the host directory, or not everywhere: not certsd's.
+    let elsewhere = certsd_file()
+        .render(&spec(&["https://m1"]))
+        .replace(DIR, "/etc/pki");
+    assert!(!parse(&elsewhere).anchors_are_certsds(DIR));
+    let uneven = format!(
+        "{}\n[host.\"https://hand\"]\n  capabilities = [\"pull\"]\n",
+        own.render(&spec(&["https://m1", "https://m2"]))
+    );
+    assert!(!parse(&uneven).anchors_are_certsds(DIR));
 }

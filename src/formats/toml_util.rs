@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use anyhow::{Result, anyhow};
-use toml_edit::{Item, TableLike, Value};
+use toml_edit::{Item, Table, TableLike, Value};
 
 /// Line and column (1-based) of a byte offset.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -87,8 +87,102 @@ fn sibling_indent(table: &dyn TableLike) -> Option<String> {
         .find_map(|(name, _)| {
             let prefix = table.key(name)?.leaf_decor().prefix()?.as_str()?;
             let indent = prefix.rsplit('\n').next().unwrap_or(prefix);
-            Some(indent.to_string())
+            Some(indent.to_string()).filter(|i| i.chars().all(|c| c == ' ' || c == '\t'))
         })
+}
+
+/// How a new table's header and its keys are indented.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Indent {
+    pub header: String,
+    pub key: String,
+}
+
+/// The indentation for a table at `path`, taken from the file: the header
+/// as the table itself, a sibling or any table of the same depth has it, and
+/// its keys as far in from the header as that table's (or any table's) keys.
+/// A flat file gives no indentation.
+pub fn indent_for(root: &Table, path: &[&str]) -> Indent {
+    let mut tables = Vec::new();
+    headed_tables(root, &mut Vec::new(), &mut tables);
+    tables.sort_by_key(|t| t.position);
+    let depth = path.len();
+    let same = |t: &&HeadedTable| t.path.len() == depth;
+    let under = |n: usize| move |t: &&HeadedTable| t.path.iter().take(n).eq(path.iter().take(n));
+    let reference = tables
+        .iter()
+        .filter(same)
+        .find(under(depth))
+        .or_else(|| {
+            tables
+                .iter()
+                .filter(same)
+                .find(under(depth.saturating_sub(1)))
+        })
+        .or_else(|| tables.iter().find(same));
+    let header = reference.map(|t| t.header.clone()).unwrap_or_default();
+    let step = reference
+        .and_then(HeadedTable::step)
+        .or_else(|| tables.iter().find_map(HeadedTable::step))
+        .unwrap_or_default();
+    Indent {
+        key: format!("{header}{step}"),
+        header,
+    }
+}
+
+/// A table with a `[header]` line of its own.
+struct HeadedTable {
+    path: Vec<String>,
+    position: Option<isize>,
+    header: String,
+    key: Option<String>,
+}
+
+impl HeadedTable {
+    /// How far its keys sit in from its header.
+    fn step(&self) -> Option<String> {
+        let key = self.key.as_deref()?;
+        Some(
+            key.strip_prefix(self.header.as_str())
+                .unwrap_or(key)
+                .to_string(),
+        )
+    }
+}
+
+fn headed_tables(table: &Table, path: &mut Vec<String>, out: &mut Vec<HeadedTable>) {
+    for (name, item) in table {
+        let Some(child) = item.as_table() else {
+            continue;
+        };
+        path.push(name.to_string());
+        if !child.is_implicit() && !child.is_dotted() {
+            let prefix = child
+                .decor()
+                .prefix()
+                .and_then(|p| p.as_str())
+                .unwrap_or("");
+            out.push(HeadedTable {
+                path: path.clone(),
+                position: child.position(),
+                header: last_line_indent(prefix),
+                key: sibling_indent(child),
+            });
+        }
+        headed_tables(child, path, out);
+        path.pop();
+    }
+}
+
+/// The whitespace that starts the last line of a decor prefix.
+fn last_line_indent(prefix: &str) -> String {
+    let last = prefix.rsplit('\n').next().unwrap_or(prefix);
+    if last.chars().all(|c| c == ' ' || c == '\t') {
+        last.to_string()
+    } else {
+        String::new()
+    }
 }
 
 /// Gives text written by `toml_edit` back the file's CRLF endings and its
@@ -161,5 +255,31 @@ mod tests {
         let t = doc["t"].as_table_like_mut().unwrap();
         set_value(t, "b", Value::from("x"));
         assert_eq!(doc.to_string(), "[t]\n    a = 1\n    b = \"x\"\n");
+    }
+
+    fn indent(text: &str, path: &[&str]) -> Indent {
+        let doc: toml_edit::DocumentMut = text.parse().unwrap();
+        indent_for(doc.as_table(), path)
+    }
+
+    #[test]
+    fn a_new_table_is_indented_like_the_file() {
+        let path = ["plugins", "io.containerd.grpc.v1.cri", "registry"];
+        // containerd's own default: indented by depth, keys two further in.
+        let deep = "[plugins]\n\n  [plugins.\"io.containerd.gc.v1.scheduler\"]\n    x = 1\n\n  [plugins.\"io.containerd.grpc.v1.cri\"]\n    y = 1\n\n    [plugins.\"io.containerd.grpc.v1.cri\".cni]\n      bin_dir = \"/opt\"\n";
+        let want = |h: &str, k: &str| Indent {
+            header: h.into(),
+            key: k.into(),
+        };
+        assert_eq!(indent(deep, &path), want("    ", "      "));
+        // Headers flush left, keys indented (kind, k3s).
+        let flat_keys =
+            "[plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  snapshotter = \"o\"\n";
+        assert_eq!(indent(flat_keys, &path), want("", "  "));
+        // Nothing indented: nothing added.
+        assert_eq!(
+            indent("version = 2\n[debug]\nlevel = \"x\"\n", &path),
+            want("", "")
+        );
     }
 }

@@ -27,6 +27,7 @@ pub enum Field {
     San,
     RenewBefore,
     Renew,
+    ReplaceTrust,
     Out,
     Days,
     KeyType,

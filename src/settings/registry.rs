@@ -35,6 +35,8 @@ pub struct RegistryInput {
     pub override_path: bool,
     /// Certificates to make for the registry (self-signed or from a CA dir).
     pub issue: Option<IssueInput>,
+    /// Replace or drop trust anchors in an existing hosts.toml that certsd did not write.
+    pub replace_trust: bool,
 }
 
 /// A file the user gave, read and checked.
@@ -56,6 +58,7 @@ pub struct ClientPair {
 
 /// What one registry entry asks for, validated.
 #[derive(Debug, Clone)]
+#[allow(clippy::struct_excessive_bools)] // one bool per on/off setting, as the user gives them
 pub struct RegistryRequest {
     pub host: RegistryHost,
     pub server: String,
@@ -64,6 +67,8 @@ pub struct RegistryRequest {
     pub client: Option<ClientPair>,
     pub skip_verify: bool,
     pub capabilities: Vec<Capability>,
+    /// The capabilities were given (not the default): existing endpoints get them too.
+    pub capabilities_given: bool,
     pub headers: Vec<(String, Vec<String>)>,
     /// Applies to the mirrors, and to the server only when it was named:
     /// the default server is a real registry that needs its `/v2`.
@@ -74,6 +79,10 @@ pub struct RegistryRequest {
     pub cert: Option<CertRequest>,
     /// Warnings found while checking the inputs.
     pub warnings: Vec<String>,
+    /// Replacing or dropping anchors certsd did not write is accepted.
+    pub replace_trust: bool,
+    /// Where the entry came from, for the planner's messages.
+    pub origin: Origin,
 }
 
 impl RegistryRequest {
@@ -110,11 +119,14 @@ impl RegistryRequest {
             client,
             skip_verify: input.skip_verify,
             capabilities,
+            capabilities_given: input.capabilities.is_some(),
             headers,
             override_path: input.override_path,
             server_explicit: input.server.is_some(),
             cert,
             warnings,
+            replace_trust: input.replace_trust,
+            origin: origin.clone(),
         };
         Ok(request.with_warnings(origin))
     }

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use toml_edit::{DocumentMut, Item, value};
+use toml_edit::{Array, DocumentMut, Item, Table, value};
 
 use super::certsd::{certsd_apply, self_signed_server_files};
 use super::containerd::{Binaries, Containerd, Layout, isolate, registry_table};
@@ -459,6 +459,57 @@ impl Run<'_> {
     }
 }
 
+impl Run<'_> {
+    /// 8. (2.x) A version 2 file that already uses the 2.x images table,
+    ///    with registry headers, as cloud node templates ship it: certsd sets
+    ///    `config_path` there and adds no grpc table, so containerd's
+    ///    migration of version 2 keeps the headers; the CA then works.
+    fn v2_file_with_images_table(&mut self, default_config: &str) {
+        if version_lt(&self.version, "2.0.0") {
+            return;
+        }
+        self.stop();
+        let host = Fixture::host(&self.fx.tls);
+        let _ = fs::remove_dir_all(self.fx.root.join("etc/containerd/certs.d").join(&host));
+        let mut doc: DocumentMut = default_config.parse().expect("config parses");
+        doc["version"] = value(2);
+        let mut headers = Table::new();
+        headers["X-Certsd-E2e"] = value(Array::from_iter(["kept"]));
+        doc["plugins"]["io.containerd.cri.v1.images"]["registry"]["headers"] = Item::Table(headers);
+        fs::write(&self.fx.config, doc.to_string()).expect("write v2 config");
+        self.start();
+        self.apply(&host, &["--ca", &s(&self.fx.ca)]);
+        let written = fs::read_to_string(&self.fx.config).expect("read config");
+        assert!(
+            !written.contains("grpc.v1.cri'.registry")
+                && !written.contains("grpc.v1.cri\".registry"),
+            "certsd added a grpc registry table, which replaces the images one:\n{written}"
+        );
+        let dump: DocumentMut = self
+            .bin
+            .config_dump(&self.fx.config)
+            .parse()
+            .expect("dump parses");
+        let registry = &dump["plugins"]["io.containerd.cri.v1.images"]["registry"];
+        assert_eq!(
+            registry["config_path"].as_str(),
+            Some("/etc/containerd/certs.d")
+        );
+        let header = registry["headers"]["X-Certsd-E2e"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>());
+        assert_eq!(
+            header,
+            Some(vec!["kept"]),
+            "headers lost in config dump:\n{registry}"
+        );
+        say("    config dump: images registry has config_path and the header X-Certsd-E2e");
+        self.pull("v2-images-pull", &image(&host, "v1"), &Expect::Ok);
+        self.ok("v2-file-with-images-table (headers kept in config dump, CA trusted)");
+        self.stop();
+    }
+}
+
 impl Drop for Run<'_> {
     fn drop(&mut self) {
         self.stop();
@@ -562,6 +613,7 @@ pub fn run(bin: &Binaries) {
     run.mirror(&mut mirror);
     run.legacy_mirrors(&default_config);
     run.configs_tls_probe(&default_config);
+    run.v2_file_with_images_table(&default_config);
     drop(run);
 
     assert_eq!(

@@ -74,6 +74,23 @@ impl Binaries {
         v.split(['~', '+']).next().unwrap_or(v).to_owned()
     }
 
+    /// `containerd --config FILE config dump`: the file as this containerd
+    /// reads it (imports merged, older versions migrated).
+    pub fn config_dump(&self, config: &Path) -> String {
+        let out = Command::new(&self.containerd)
+            .arg("--config")
+            .arg(config)
+            .args(["config", "dump"])
+            .output()
+            .expect("containerd config dump");
+        assert!(
+            out.status.success(),
+            "containerd config dump failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 dump")
+    }
+
     pub fn config_default(&self) -> String {
         let out = Command::new(&self.containerd)
             .args(["config", "default"])
