@@ -78,8 +78,7 @@ pub struct Check<'a> {
 /// file or reads it differently from what the diff shows.
 pub fn check(c: &Check<'_>) -> Result<()> {
     let real = c.root.resolve(c.config)?;
-    let dir = real.parent().context("config.toml has no directory")?;
-    let mut scratch = Scratch::new(dir);
+    let mut scratch = Scratch::new(existing_dir(&real));
     let under_root = !c.root.is_system();
     let mut walk = Imports::new(c.root, c.binary.version, under_root.then(|| scratch.dir()));
     let new_text = walk.prepare(c.config, c.new);
@@ -88,7 +87,12 @@ pub fn check(c: &Check<'_>) -> Result<()> {
     for (path, text) in &walk.copies {
         scratch.write(path, text)?;
     }
-    let new_file = Scratch::beside(&real, "new");
+    // Beside the old file, so relative imports mean what they will mean; a
+    // config created in a directory that does not exist yet has none.
+    let new_file = Scratch::beside(
+        &existing_dir(&real).join(real.file_name().unwrap_or_default()),
+        "new",
+    );
     scratch.write(&new_file, &new_text)?;
     let old_file = match &old_text {
         Some((old, prepared)) if old != prepared => {
@@ -131,6 +135,15 @@ pub fn check(c: &Check<'_>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The directory of `file`, or the nearest one above it that exists.
+fn existing_dir(file: &Path) -> &Path {
+    let mut dir = file.parent().unwrap_or(Path::new("/"));
+    while !dir.is_dir() {
+        dir = dir.parent().unwrap_or(Path::new("/"));
+    }
+    dir
 }
 
 /// One check's dumps and messages.
@@ -270,5 +283,68 @@ impl Drop for Scratch {
         if self.made_dir {
             let _ = fs::remove_dir(&self.dir);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// containerd 2.1 from `tests/e2e/setup.sh`, when it is there.
+    fn containerd_2_1() -> Option<Binary> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target/e2e-containerd/2.1/usr/bin/containerd");
+        containerd::ask(&path).ok()
+    }
+
+    /// The edit certsd made before issue 8 on a `version = 2` file that
+    /// already uses 2.x plugin names: a grpc registry table beside the
+    /// images one. 2.1's migration replaces the images registry table with
+    /// it, so the headers vanish from the dump: the check must refuse it.
+    #[test]
+    fn the_pre_issue_8_edit_of_a_v2_file_is_refused() {
+        let Some(binary) = containerd_2_1() else {
+            eprintln!("containerd 2.1 missing (tests/e2e/setup.sh): SKIPPED");
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path().to_path_buf());
+        fs::create_dir_all(dir.path().join("etc/containerd")).unwrap();
+        let old = "version = 2\n[plugins.\"io.containerd.cri.v1.images\".registry]\n  \
+                   config_path = \"/x\"\n[plugins.\"io.containerd.cri.v1.images\".registry.headers]\n  \
+                   X-A = [\"b\"]\n";
+        let new = format!(
+            "{old}\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\nconfig_path = \"/etc/containerd/certs.d\"\n"
+        );
+        let config = NodePath::fixed("/etc/containerd/config.toml");
+        fs::write(root.host_path(&config), old).unwrap();
+        let wrong = Check {
+            root: &root,
+            binary: &binary,
+            config: &config,
+            old: Some(old),
+            new: &new,
+            want: Some("/etc/containerd/certs.d"),
+        };
+        let err = check(&wrong).unwrap_err().to_string();
+        assert!(
+            err.contains("registry.headers: {X-A = [\"b\"]} -> (absent)"),
+            "{err}"
+        );
+        assert!(
+            err.contains("-        X-A = ['b']"),
+            "the dump diff is shown: {err}"
+        );
+        let left: Vec<_> = fs::read_dir(dir.path().join("etc/containerd"))
+            .unwrap()
+            .collect();
+        assert_eq!(left.len(), 1, "scratch files were left");
+        // The same file with the edit made where 2.1 reads it passes.
+        let right = old.replace("\"/x\"", "\"/etc/containerd/certs.d\"");
+        check(&Check {
+            new: &right,
+            ..wrong
+        })
+        .unwrap();
     }
 }
