@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use super::containerd::{self, Binary, Dump};
 use super::dump::{self, Effective};
-use super::imports::{Imports, SCRATCH_MARK};
+use super::imports::{Imports, Missing, SCRATCH_MARK};
 use super::paths::{NodePath, Root};
 
 /// Whether `apply` had containerd check the new config.toml (the JSON
@@ -79,30 +79,11 @@ pub struct Check<'a> {
 pub fn check(c: &Check<'_>) -> Result<()> {
     let real = c.root.resolve(c.config)?;
     let mut scratch = Scratch::new(existing_dir(&real));
-    let under_root = !c.root.is_system();
-    let mut walk = Imports::new(c.root, c.binary.version, under_root.then(|| scratch.dir()));
-    let new_text = walk.prepare(c.config, c.new);
-    let missing = std::mem::take(&mut walk.missing);
-    let old_text = c.old.map(|old| (old, walk.prepare(c.config, old)));
-    for (path, text) in &walk.copies {
-        scratch.write(path, text)?;
-    }
-    // Beside the old file, so relative imports mean what they will mean; a
-    // config created in a directory that does not exist yet has none.
-    let new_file = Scratch::beside(
-        &existing_dir(&real).join(real.file_name().unwrap_or_default()),
-        "new",
-    );
-    scratch.write(&new_file, &new_text)?;
-    let old_file = match &old_text {
-        Some((old, prepared)) if old != prepared => {
-            let file = Scratch::beside(&real, "old");
-            scratch.write(&file, prepared)?;
-            Some(file)
-        }
-        Some(_) => Some(real.clone()),
-        None => None,
-    };
+    let Staged {
+        new_file,
+        old_file,
+        missing,
+    } = stage(c, &real, &mut scratch)?;
     let run = Run {
         c,
         cwd: c.root.dir(),
@@ -135,6 +116,47 @@ pub fn check(c: &Check<'_>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The files the dumps read, written to the scratch area.
+struct Staged {
+    new_file: PathBuf,
+    /// The current config as the dump reads it (itself, or a copy whose
+    /// imports are resolved inside the root); `None` when it is created.
+    old_file: Option<PathBuf>,
+    missing: Vec<Missing>,
+}
+
+fn stage(c: &Check<'_>, real: &Path, scratch: &mut Scratch) -> Result<Staged> {
+    let under_root = !c.root.is_system();
+    let mut walk = Imports::new(c.root, c.binary.version, under_root.then(|| scratch.dir()));
+    let new_text = walk.prepare(c.config, c.new);
+    let missing = std::mem::take(&mut walk.missing);
+    let old_text = c.old.map(|old| (old, walk.prepare(c.config, old)));
+    for (path, text) in &walk.copies {
+        scratch.write(path, text)?;
+    }
+    // Beside the old file, so relative imports mean what they will mean; a
+    // config created in a directory that does not exist yet has none.
+    let new_file = Scratch::beside(
+        &existing_dir(real).join(real.file_name().unwrap_or_default()),
+        "new",
+    );
+    scratch.write(&new_file, &new_text)?;
+    let old_file = match &old_text {
+        Some((old, prepared)) if old != prepared => {
+            let file = Scratch::beside(real, "old");
+            scratch.write(&file, prepared)?;
+            Some(file)
+        }
+        Some(_) => Some(real.to_path_buf()),
+        None => None,
+    };
+    Ok(Staged {
+        new_file,
+        old_file,
+        missing,
+    })
 }
 
 /// The directory of `file`, or the nearest one above it that exists.
