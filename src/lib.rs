@@ -42,6 +42,10 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<Code> {
             commands::trust::plan(&run, args.detailed_exitcode)
         }
         Command::Apply(args) => {
+            let global = settings::GlobalInput {
+                no_validate: args.no_validate,
+                ..global
+            };
             let settings = Settings::new(&global, &origin)?;
             let registries = args.trust.registries();
             let run = TrustRun {

@@ -13,3 +13,4 @@ mod layers;
 mod readme;
 mod safety;
 mod support;
+mod validate;

@@ -15,6 +15,8 @@ pub fn flag_name(field: Field) -> &'static str {
         Field::Config => "--config",
         Field::CertsDir => "--certs-dir",
         Field::ContainerdVersion => "--containerd-version",
+        Field::ContainerdBin => "--containerd-bin",
+        Field::NoValidate => "--no-validate",
         Field::Host => "--host",
         Field::Server => "--server",
         Field::Mirror => "--mirror",
@@ -50,6 +52,8 @@ impl GlobalArgs {
             config: self.config.clone(),
             certs_dir: self.certs_dir.clone(),
             containerd_version: self.containerd_version.clone(),
+            containerd_bin: self.containerd_bin.clone(),
+            no_validate: false,
             output: match self.output {
                 OutputFormat::Text => Output::Text,
                 OutputFormat::Json => Output::Json,

@@ -43,6 +43,10 @@ pub struct GlobalArgs {
     /// The containerd version to write for [default: from containerd --version, else inferred from the config].
     #[arg(long, global = true, value_name = "X.Y.Z")]
     pub containerd_version: Option<String>,
+    /// The containerd binary to ask for its version and, on apply, to check the new config.toml with
+    /// (a path on this machine) [default: the node's, inside --root first].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub containerd_bin: Option<PathBuf>,
     /// How to print the result.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
@@ -81,6 +85,9 @@ pub struct PlanArgs {
 pub struct ApplyArgs {
     #[command(flatten)]
     pub trust: TrustArgs,
+    /// Do not have containerd's `config dump` check the new config.toml before it is installed.
+    #[arg(long)]
+    pub no_validate: bool,
 }
 
 /// What to trust for one registry host.

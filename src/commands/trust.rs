@@ -67,11 +67,13 @@ pub fn apply(run: &TrustRun<'_>) -> Result<Code> {
     if output == Output::Text {
         shown(report::print_plan(&plan, None, output, &mut out, &mut err))?;
     }
+    let validation = super::validate::before_install(run, &node, &plan)?;
+    shown(report::print_validation(&validation, output, &mut err))?;
     let outcome = writer::apply(&settings.root, &plan)?;
     if output == Output::Json {
         shown(report::print_plan(
             &plan,
-            Some(&outcome),
+            Some(&report::Applied::new(&outcome, &validation)),
             output,
             &mut out,
             &mut err,

@@ -173,14 +173,8 @@ impl ContainerdConfig {
     }
 
     /// The `config_path` of the table the file itself points at (its
-    /// containerd unknown; [`Effective`] judges it for a known one).
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "the planner judges the file for its target; doctor, next"
-        )
-    )]
+    /// containerd unknown; [`Effective`] judges it for a known one). Used on
+    /// `config dump` output, which is always in its containerd's own version.
     pub fn config_path(&self) -> Option<&str> {
         let table = self.effective(None).ok()?.table;
         self.table(table)?.config_path.as_deref()

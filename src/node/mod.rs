@@ -1,12 +1,16 @@
 //! The node as containerd sees it: paths under `--root`, reading its files,
-//! the installed containerd, and the snapshot every command starts from.
+//! the installed containerd (and its judgement of a new config.toml), and
+//! the snapshot every command starts from.
 //!
 //! [`Node::read`] reads config.toml once; the planner (and later doctor and
 //! migrate) take their facts from it rather than opening files themselves.
 
 pub mod containerd;
+mod dump;
+mod imports;
 mod paths;
 mod read;
+pub mod validate;
 
 use anyhow::Result;
 

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::diff;
 use crate::core::plan::{Action, PendingCert, Plan};
+use crate::node::validate::Validation;
 use crate::settings::Output;
 use crate::writer::Outcome;
 
@@ -21,6 +22,24 @@ struct JsonReport<'a> {
     /// `apply` only: the backups it made.
     #[serde(skip_serializing_if = "Option::is_none")]
     backups: Option<Vec<&'a str>>,
+    /// `apply` only: whether containerd checked the new config.toml.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    validation: Option<&'a Validation>,
+}
+
+/// What `apply` did: the files written and how config.toml was checked.
+pub struct Applied<'a> {
+    outcome: &'a Outcome,
+    validation: &'a Validation,
+}
+
+impl<'a> Applied<'a> {
+    pub fn new(outcome: &'a Outcome, validation: &'a Validation) -> Self {
+        Applied {
+            outcome,
+            validation,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -35,14 +54,14 @@ struct JsonFile<'a> {
 /// after (JSON, with the backups made).
 pub fn print_plan(
     plan: &Plan,
-    outcome: Option<&Outcome>,
+    applied: Option<&Applied<'_>>,
     format: Output,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<()> {
     match format {
         Output::Json => {
-            serde_json::to_writer_pretty(&mut *out, &json_report(plan, outcome))?;
+            serde_json::to_writer_pretty(&mut *out, &json_report(plan, applied))?;
             writeln!(out)?;
         }
         Output::Text => {
@@ -60,7 +79,7 @@ pub fn print_plan(
     Ok(())
 }
 
-fn json_report<'a>(plan: &'a Plan, outcome: Option<&'a Outcome>) -> JsonReport<'a> {
+fn json_report<'a>(plan: &'a Plan, applied: Option<&'a Applied<'a>>) -> JsonReport<'a> {
     JsonReport {
         changed: plan.changed(),
         restart_required: plan.restart_required(),
@@ -75,13 +94,39 @@ fn json_report<'a>(plan: &'a Plan, outcome: Option<&'a Outcome>) -> JsonReport<'
             .collect(),
         warnings: plan.warnings(),
         certificates: &plan.certificates,
-        backups: outcome.map(|o| {
-            o.backups
+        backups: applied.map(|a| {
+            a.outcome
+                .backups
                 .iter()
                 .map(crate::node::NodePath::as_str)
                 .collect()
         }),
+        validation: applied.map(|a| a.validation),
     }
+}
+
+/// Text output: one line when containerd checked config.toml, or when a
+/// binary was there but not used (a reason the user may not expect).
+/// Nothing when there was no binary, no change or `--no-validate`: the
+/// JSON report says so for scripts that care.
+pub fn print_validation(v: &Validation, format: Output, err: &mut dyn Write) -> Result<()> {
+    if format == Output::Json {
+        return Ok(());
+    }
+    match (&v.ran, &v.binary, &v.version, &v.reason) {
+        (true, Some(bin), Some(version), _) => writeln!(
+            err,
+            "certsd: containerd {version} ({bin}) accepts the new config.toml; its `config dump` differs only in config_path"
+        )?,
+        (false, Some(_), _, Some(reason)) => {
+            writeln!(
+                err,
+                "warning: config.toml not checked by containerd: {reason}"
+            )?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// `# certificate to create: PATH (server, CN=..., SANs ..., KEY, DAYS days; key PATH): REASON`

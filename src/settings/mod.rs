@@ -46,6 +46,10 @@ pub struct GlobalInput {
     pub config: Option<PathBuf>,
     pub certs_dir: Option<PathBuf>,
     pub containerd_version: Option<String>,
+    /// A containerd binary on this machine (relative to the working directory).
+    pub containerd_bin: Option<PathBuf>,
+    /// `apply` only: skip the `config dump` check.
+    pub no_validate: bool,
     pub output: Output,
 }
 
@@ -59,6 +63,10 @@ pub struct Settings {
     pub certs_dir: Option<NodePath>,
     /// The containerd to write for, when the user named it.
     pub containerd: Option<Target>,
+    /// The containerd binary the user named (absolute).
+    pub containerd_bin: Option<PathBuf>,
+    /// Check a new config.toml with containerd's `config dump` before installing it.
+    pub validate: bool,
     pub output: Output,
 }
 
@@ -101,16 +109,41 @@ impl Settings {
             config,
             certs_dir,
             containerd,
+            containerd_bin: containerd_bin(input.containerd_bin.as_ref(), origin)?,
+            validate: !input.no_validate,
             output: input.output,
         })
     }
 
-    /// The containerd to write for: as given, else what the node's binary says.
+    /// The containerd to write for: as given, else what the named binary
+    /// (else the node's) says. A named binary that reports no version is
+    /// an error when the files are checked; here it just gives no target.
     pub fn target(&self) -> Option<Target> {
         self.containerd
             .clone()
-            .or_else(|| crate::node::containerd::detect(&self.root))
+            .or_else(|| match &self.containerd_bin {
+                Some(bin) => crate::node::containerd::ask(bin).ok().map(|b| b.target()),
+                None => crate::node::containerd::detect(&self.root),
+            })
     }
+}
+
+/// `--containerd-bin`: a file on this machine, made absolute (containerd
+/// runs in the node's `/`, not in our working directory).
+fn containerd_bin(bin: Option<&PathBuf>, origin: &Origin) -> Result<Option<PathBuf>> {
+    let Some(bin) = bin else {
+        return Ok(None);
+    };
+    let label = origin.name(Field::ContainerdBin);
+    let absolute =
+        std::path::absolute(bin).map_err(|e| usage(format!("{label} {}: {e}", bin.display())))?;
+    if !absolute.is_file() {
+        bail!(usage(format!(
+            "{label} {}: no such file; name the containerd binary (e.g. /usr/bin/containerd)",
+            bin.display()
+        )));
+    }
+    Ok(Some(absolute))
 }
 
 fn root_dir(root: Option<&PathBuf>, origin: &Origin) -> Result<Root> {

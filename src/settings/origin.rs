@@ -11,6 +11,8 @@ pub enum Field {
     Config,
     CertsDir,
     ContainerdVersion,
+    ContainerdBin,
+    NoValidate,
     Host,
     Server,
     Mirror,
