@@ -12,7 +12,7 @@ use crate::formats::containerd_config::ContainerdConfig;
 use crate::formats::hosts_toml::{ClientPaths, Endpoint, EndpointTrust, HostsSpec};
 use crate::node::{Node, NodePath};
 use crate::settings::{DEFAULT_CERTS_DIR, ISSUED_CA_NAME, InputFile, RegistryRequest};
-use crate::version::{self, ConfigVersion, Target};
+use crate::version::{self, Target};
 
 /// Computes every file change for one run. `certs_dir` is the hosts
 /// directory the user named, if any.
@@ -62,7 +62,8 @@ fn refuse_conflicts(
     config: &ContainerdConfig,
     target: Option<&Target>,
 ) -> Result<()> {
-    let mirrors = config.mirrors();
+    let conflicts = super::rules::cri_conflicts(config, target);
+    let mirrors = conflicts.mirrors;
     if !mirrors.is_empty() {
         let list = listing(mirrors.iter().map(|m| (&m.table, &m.location)));
         bail!(
@@ -72,12 +73,8 @@ fn refuse_conflicts(
              tables, then run certsd again. Nothing was written."
         );
     }
-    let one_x = match target {
-        Some(t) => t.version.major < 2,
-        None => config.version() <= ConfigVersion::V2,
-    };
-    let tls = config.tls_configs();
-    if one_x && !tls.is_empty() {
+    let tls = conflicts.tls;
+    if !tls.is_empty() {
         let list = listing(tls.iter().map(|c| (&c.table, &c.location)));
         bail!(
             "{path}: containerd 1.x refuses `configs.<host>.tls` together with `config_path` \

@@ -7,12 +7,16 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use toml_edit::{Document, DocumentMut, Item, Key, Table, TableLike, Value};
 
 use super::templates;
-use super::toml_util::{self, line_col, locate, type_name};
+use super::toml_util::{self, Place as Spot, line_col, locate, type_name};
 use crate::version::ConfigVersion;
+
+mod tables;
+
+pub use tables::{REGISTRY_PLUGINS, RegistryTable};
 
 /// A legacy `registry.mirrors."NS"` entry (it blocks `config_path`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,14 +184,13 @@ fn read_version(file: &Path, text: &str, root: &Table) -> Result<ConfigVersion> 
     item.as_integer()
         .and_then(ConfigVersion::from_number)
         .ok_or_else(|| {
-            anyhow!(
-                "{}: `version` must be 1, 2, 3 or 4 (found {}); containerd would refuse this file",
-                locate(file, text, span),
+            Spot::new(file, text, span).error(format!(
+                "`version` must be 1, 2, 3 or 4 (found {}); containerd would refuse this file",
                 item.as_value().map_or_else(
                     || type_name(item).to_string(),
                     |v| v.to_string().trim().to_string()
                 )
-            )
+            ))
         })
 }
 
@@ -211,12 +214,12 @@ impl Facts {
             let Some(item) = table.get(seg) else {
                 return Ok(facts);
             };
-            let here = locate(file, text, table.key(seg).and_then(Key::span));
+            let here = Spot::new(file, text, table.key(seg).and_then(Key::span));
             table = item
                 .as_table_like()
                 .ok_or_else(|| wrong_type(&here, &dotted(&path[..=depth]), item, "a table"))?;
         }
-        let at = |key: &str| locate(file, text, table.key(key).and_then(Key::span));
+        let at = |key: &str| Spot::new(file, text, table.key(key).and_then(Key::span));
         let name = dotted(&path);
         if let Some(item) = table.get("config_path") {
             let value = item.as_str().ok_or_else(|| {
@@ -229,27 +232,27 @@ impl Facts {
             })?;
             facts.config_path = Some(value.to_string());
         }
-        let place = Place { file, text };
+        let place = Source { file, text };
         facts.mirrors = mirror_entries(&place, table, &name, &at)?;
         facts.configs = config_entries(&place, table, &name, &at)?;
         Ok(facts)
     }
 }
 
-fn wrong_type(location: &str, name: &str, item: &Item, expected: &str) -> anyhow::Error {
-    anyhow!(
-        "{location}: {name} is {}, but containerd expects {expected}; fix or remove it (nothing was written)",
+fn wrong_type(at: &Spot, name: &str, item: &Item, expected: &str) -> anyhow::Error {
+    at.error(format!(
+        "{name} is {}, but containerd expects {expected}; fix or remove it (nothing was written)",
         type_name(item)
-    )
+    ))
 }
 
 /// The file being read, for locating keys.
-struct Place<'a> {
+struct Source<'a> {
     file: &'a Path,
     text: &'a str,
 }
 
-impl Place<'_> {
+impl Source<'_> {
     fn at(&self, table: &dyn TableLike, key: &str) -> (String, usize) {
         let span = table.key(key).and_then(Key::span);
         let line = span.as_ref().map_or(0, |s| line_col(self.text, s.start).0);
@@ -262,7 +265,7 @@ fn sub_table<'a>(
     registry: &'a dyn TableLike,
     key: &str,
     name: &str,
-    at: &dyn Fn(&str) -> String,
+    at: &dyn Fn(&str) -> Spot,
 ) -> Result<Option<&'a dyn TableLike>> {
     let Some(item) = registry.get(key) else {
         return Ok(None);
@@ -274,10 +277,10 @@ fn sub_table<'a>(
 
 /// `registry.mirrors` entries, located at their own keys (not the often empty parent header).
 fn mirror_entries(
-    place: &Place<'_>,
+    place: &Source<'_>,
     registry: &dyn TableLike,
     name: &str,
-    at: &dyn Fn(&str) -> String,
+    at: &dyn Fn(&str) -> Spot,
 ) -> Result<Vec<LegacyMirror>> {
     let Some(mirrors) = sub_table(registry, "mirrors", name, at)? else {
         return Ok(Vec::new());
@@ -299,10 +302,10 @@ fn mirror_entries(
 
 /// `registry.configs` entries; the `tls` ones are located at their `tls` key.
 fn config_entries(
-    place: &Place<'_>,
+    place: &Source<'_>,
     registry: &dyn TableLike,
     name: &str,
-    at: &dyn Fn(&str) -> String,
+    at: &dyn Fn(&str) -> Spot,
 ) -> Result<Vec<LegacyConfig>> {
     let Some(configs) = sub_table(registry, "configs", name, at)? else {
         return Ok(Vec::new());

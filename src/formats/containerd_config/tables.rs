@@ -1,0 +1,121 @@
+//! Where things are in a config.toml, for readers that judge the file as
+//! each containerd would read it (doctor): the declared `version` and its
+//! line, every plugin table, and every CRI `registry` table under any of the
+//! names containerd has used, not only the one the file's version reads.
+
+use toml_edit::{Item, Key, Table, TableLike};
+
+use super::{ContainerdConfig, dotted};
+use crate::formats::toml_util::line_col;
+use crate::version::ConfigVersion;
+
+/// The plugin names that have held the CRI `registry` table: the version 1
+/// short name, the 1.x (version 2) name, and the 2.x images plugin.
+pub const REGISTRY_PLUGINS: [&str; 3] = [
+    "cri",
+    "io.containerd.grpc.v1.cri",
+    "io.containerd.cri.v1.images",
+];
+
+/// One `plugins.<name>.registry` table as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryTable {
+    /// The plugin name (one of [`REGISTRY_PLUGINS`]).
+    pub plugin: &'static str,
+    /// The dotted table name, for messages.
+    pub name: String,
+    /// The table's line (its header, or the key that opens it).
+    pub line: usize,
+    /// `config_path` when it is a string.
+    pub config_path: Option<String>,
+    /// The line of `config_path` (0 when absent).
+    pub config_path_line: usize,
+    /// The legacy keys present (`mirrors` with at least one entry,
+    /// `configs`, `auths`), each with its line.
+    pub legacy: Vec<(&'static str, usize)>,
+}
+
+impl ContainerdConfig {
+    /// The `version` the file declares and its line; `None` when it has no
+    /// `version` key (containerd then reads it as version 1).
+    pub fn declared_version(&self) -> Option<(ConfigVersion, usize)> {
+        self.doc.get("version")?;
+        Some((self.version, self.key_line(self.doc.as_table(), "version")))
+    }
+
+    /// The line of the `config_path` this file's version reads (0 when absent).
+    pub fn config_path_line(&self) -> usize {
+        self.registry_tables()
+            .into_iter()
+            .find(|t| t.plugin == super::registry_path(self.version)[1])
+            .map_or(0, |t| t.config_path_line)
+    }
+
+    /// Every `plugins.<name>` table, with its line, in file order.
+    pub fn plugin_tables(&self) -> Vec<(String, usize)> {
+        let Some(plugins) = self.doc.get("plugins").and_then(Item::as_table_like) else {
+            return Vec::new();
+        };
+        plugins
+            .iter()
+            .filter(|(_, item)| item.is_table_like())
+            .map(|(name, item)| (name.to_string(), self.item_line(plugins, name, item)))
+            .collect()
+    }
+
+    /// Every CRI `registry` table, under whichever plugin name it is written.
+    pub fn registry_tables(&self) -> Vec<RegistryTable> {
+        let Some(plugins) = self.doc.get("plugins").and_then(Item::as_table_like) else {
+            return Vec::new();
+        };
+        REGISTRY_PLUGINS
+            .iter()
+            .filter_map(|plugin| {
+                let cri = plugins.get(plugin)?.as_table_like()?;
+                let item = cri.get("registry")?;
+                let table = item.as_table_like()?;
+                Some(self.registry_table(plugin, table, self.item_line(cri, "registry", item)))
+            })
+            .collect()
+    }
+
+    fn registry_table(&self, plugin: &'static str, table: &dyn TableLike, line: usize) -> RegistryTable {
+        let mut legacy = Vec::new();
+        for key in ["mirrors", "configs", "auths"] {
+            let Some(item) = table.get(key) else {
+                continue;
+            };
+            let empty = item.as_table_like().is_some_and(TableLike::is_empty);
+            if !(key == "mirrors" && empty) {
+                legacy.push((key, self.item_line(table, key, item)));
+            }
+        }
+        RegistryTable {
+            plugin,
+            name: dotted(&["plugins", plugin, "registry"]),
+            line,
+            config_path: table
+                .get("config_path")
+                .and_then(Item::as_str)
+                .map(String::from),
+            config_path_line: self.key_line(table, "config_path"),
+            legacy,
+        }
+    }
+
+    /// The line of a key (0 when absent or unplaced).
+    fn key_line(&self, table: &dyn TableLike, key: &str) -> usize {
+        table
+            .key(key)
+            .and_then(Key::span)
+            .map_or(0, |s| line_col(&self.original, s.start).0)
+    }
+
+    /// A table's header line, else the line of the key that names it.
+    fn item_line(&self, parent: &dyn TableLike, key: &str, item: &Item) -> usize {
+        item.as_table()
+            .and_then(Table::span)
+            .map(|s| line_col(&self.original, s.start).0)
+            .unwrap_or_else(|| self.key_line(parent, key))
+    }
+}
