@@ -15,12 +15,6 @@ pub struct CriConflicts<'a> {
     pub tls: Vec<&'a LegacyConfig>,
 }
 
-impl CriConflicts<'_> {
-    pub fn is_empty(&self) -> bool {
-        self.mirrors.is_empty() && self.tls.is_empty()
-    }
-}
-
 /// What in `config` would break the CRI plugin together with `config_path`,
 /// for `target` (unknown: the file's own version decides 1.x or 2.x).
 pub fn cri_conflicts<'a>(config: &'a ContainerdConfig, target: Option<&Target>) -> CriConflicts<'a> {

@@ -16,7 +16,7 @@ use crate::version::ConfigVersion;
 
 mod tables;
 
-pub use tables::{REGISTRY_PLUGINS, RegistryTable};
+pub use tables::RegistryTable;
 
 /// A legacy `registry.mirrors."NS"` entry (it blocks `config_path`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,10 +135,6 @@ impl ContainerdConfig {
     }
 
     /// Every `registry.configs."HOST"` entry (migrate and doctor read them).
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "read by migrate and doctor, next")
-    )]
     pub fn configs(&self) -> &[LegacyConfig] {
         &self.configs
     }

@@ -116,10 +116,6 @@ impl HostsFile {
     }
 
     /// What the file holds (nothing, for a new file).
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "read by the planner and doctor, next")
-    )]
     pub fn read(&self) -> &HostsRead {
         &self.read
     }
@@ -381,8 +377,7 @@ fn client_value(cert: &str, key: &str) -> Value {
 mod read;
 mod types;
 
-pub use read::{FieldsRead, HostRead, HostsRead, KNOWN as KNOWN_KEYS, TypeError};
-pub use types::is_go_duration;
+pub use read::{FieldsRead, HostsRead, KNOWN as KNOWN_KEYS};
 
 #[cfg(test)]
 #[path = "hosts_toml_tests.rs"]

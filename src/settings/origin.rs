@@ -35,6 +35,7 @@ pub enum Field {
     Ip,
     Kubernetes,
     Signer,
+    Timeout,
 }
 
 /// Where a group of settings came from.

@@ -3,7 +3,7 @@
 //! line, every plugin table, and every CRI `registry` table under any of the
 //! names containerd has used, not only the one the file's version reads.
 
-use toml_edit::{Item, Key, Table, TableLike};
+use toml_edit::{Document, Item, Key, Table, TableLike};
 
 use super::{ContainerdConfig, dotted};
 use crate::formats::toml_util::line_col;
@@ -30,8 +30,8 @@ pub struct RegistryTable {
     pub config_path: Option<String>,
     /// The line of `config_path` (0 when absent).
     pub config_path_line: usize,
-    /// The legacy keys present (`mirrors` with at least one entry,
-    /// `configs`, `auths`), each with its line.
+    /// The legacy keys present and not empty (`mirrors`, `configs`,
+    /// `auths`), each with its line.
     pub legacy: Vec<(&'static str, usize)>,
 }
 
@@ -39,8 +39,15 @@ impl ContainerdConfig {
     /// The `version` the file declares and its line; `None` when it has no
     /// `version` key (containerd then reads it as version 1).
     pub fn declared_version(&self) -> Option<(ConfigVersion, usize)> {
-        self.doc.get("version")?;
-        Some((self.version, self.key_line(self.doc.as_table(), "version")))
+        let doc = self.spanned()?;
+        doc.get("version")?;
+        Some((self.version, self.key_line(doc.as_table(), "version")))
+    }
+
+    /// The text parsed again with spans (the editable document has none);
+    /// it parsed once already, so this only fails for a template.
+    fn spanned(&self) -> Option<Document<&str>> {
+        Document::parse(self.original.as_str()).ok()
     }
 
     /// The line of the `config_path` this file's version reads (0 when absent).
@@ -53,7 +60,10 @@ impl ContainerdConfig {
 
     /// Every `plugins.<name>` table, with its line, in file order.
     pub fn plugin_tables(&self) -> Vec<(String, usize)> {
-        let Some(plugins) = self.doc.get("plugins").and_then(Item::as_table_like) else {
+        let Some(doc) = self.spanned() else {
+            return Vec::new();
+        };
+        let Some(plugins) = doc.get("plugins").and_then(Item::as_table_like) else {
             return Vec::new();
         };
         plugins
@@ -65,7 +75,10 @@ impl ContainerdConfig {
 
     /// Every CRI `registry` table, under whichever plugin name it is written.
     pub fn registry_tables(&self) -> Vec<RegistryTable> {
-        let Some(plugins) = self.doc.get("plugins").and_then(Item::as_table_like) else {
+        let Some(doc) = self.spanned() else {
+            return Vec::new();
+        };
+        let Some(plugins) = doc.get("plugins").and_then(Item::as_table_like) else {
             return Vec::new();
         };
         REGISTRY_PLUGINS
@@ -85,8 +98,8 @@ impl ContainerdConfig {
             let Some(item) = table.get(key) else {
                 continue;
             };
-            let empty = item.as_table_like().is_some_and(TableLike::is_empty);
-            if !(key == "mirrors" && empty) {
+            // Empty tables (1.x's default config has all three) change nothing.
+            if !item.as_table_like().is_some_and(TableLike::is_empty) {
                 legacy.push((key, self.item_line(table, key, item)));
             }
         }

@@ -139,10 +139,6 @@ impl FieldsRead {
             .map_or(0, |(_, l)| *l)
     }
 
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "read by the planner, next")
-    )]
     /// These fields as certsd writes them (unknown capabilities and
     /// single-file client entries have no place there and are left out).
     pub fn trust(&self) -> EndpointTrust {
