@@ -71,7 +71,7 @@ codes! {
     ConfigPathWrongTable = "config-path-wrong-table", Error;
     ConfigPathUnset = "config-path-unset", Error;
     ConfigPathList = "config-path-list", Error;
-    ConfigPathMissingDir = "config-path-missing-dir", Error;
+    ConfigPathMissingDir = "config-path-missing-dir", Warning;
     LegacyMirrorsConflict = "legacy-mirrors-conflict", Error;
     LegacyTlsConflict = "legacy-tls-conflict", Error;
     LegacyConfigDeprecated = "legacy-config-deprecated", Warning;

@@ -35,13 +35,17 @@ pub fn check(scene: &Scene<'_>, v: ContainerdVersion, out: &mut Vec<Finding>) ->
         }
     };
     let config = node.config();
-    check_version(scene, config, v, out);
+    let fits = check_version(scene, config, v, out);
     let (table, ignored) = effective_table(config, v);
-    for (t, why) in ignored {
-        out.push(wrong_table(path, &t, &why));
+    // A version containerd cannot read at all is one finding, not one per table.
+    for (t, why) in ignored.iter().filter(|_| fits) {
+        out.push(wrong_table(path, t, why));
     }
     let config_path = table.as_ref().and_then(|t| t.config_path.clone());
-    let line = table.as_ref().map_or(0, |t| t.config_path_line);
+    let line = table.as_ref().map_or(0, |t| match t.config_path_line {
+        0 => t.line,
+        l => l,
+    });
     let dirs = config_path_findings(scene, config_path.as_deref(), line, v, out);
     if config_path.as_deref().is_some_and(|p| !p.is_empty()) {
         conflicts(scene, config, out);
@@ -104,7 +108,7 @@ fn unreadable(path: &NodePath, err: &anyhow::Error) -> Finding {
         Some(located) => (located.place.line, located.message.clone()),
         None => (0, format!("{err:#}")),
     };
-    let message = message.trim_end_matches(" (nothing was written)").to_owned();
+    let message = super::bare(&message, path.as_str());
     Finding::new(Code::ConfigUnreadable, path, line, message).fix(
         "fix the file at that line (containerd refuses to start or ignores the setting); \
          `containerd config dump` shows how containerd reads it",
@@ -138,7 +142,7 @@ pub fn apply_cmd(scene: &Scene<'_>, args: &str) -> String {
 }
 
 /// config-version-mismatch / -migrated, through the planner's own rule.
-fn check_version(scene: &Scene<'_>, config: &ContainerdConfig, v: ContainerdVersion, out: &mut Vec<Finding>) {
+fn check_version(scene: &Scene<'_>, config: &ContainerdConfig, v: ContainerdVersion, out: &mut Vec<Finding>) -> bool {
     let path = scene.config_path;
     let line = config.declared_version().map_or(0, |(_, l)| l);
     let target = version::Target {
@@ -159,8 +163,9 @@ fn check_version(scene: &Scene<'_>, config: &ContainerdConfig, v: ContainerdVers
             Finding::new(Code::ConfigVersionMigrated, path, line, warning)
                 .fix("containerd config migrate > config.toml.new, review it, then replace config.toml"),
         ),
-        Ok(None) => {}
+        Ok(None) => return true,
     }
+    !matches!(out.last(), Some(f) if f.code == Code::ConfigVersionMismatch)
 }
 
 /// The registry table containerd `v` reads from this file, and every other
@@ -190,7 +195,7 @@ fn effective_table(
     for t in tables {
         if Some(t.plugin) == read {
             chosen = Some(t);
-        } else if t.config_path.is_some() || !t.legacy.is_empty() {
+        } else if t.config_path.is_some() || !t.legacy.is_empty() || !t.keys.is_empty() {
             let why = ignored_why(t.plugin, version, v);
             ignored.push((t, why));
         }

@@ -127,7 +127,7 @@ pub fn resolve(dir: &NodePath, raw: &str) -> Option<NodePath> {
 }
 
 /// The file's bytes, or the file-missing finding (certsd's own files may be absent).
-fn read(root: &Root, r: &Referenced, path: &NodePath) -> Result<Vec<u8>, Option<Finding>> {
+fn read(root: &Root, d: &HostDir, r: &Referenced, path: &NodePath) -> Result<Vec<u8>, Option<Finding>> {
     let why = match read_existing(root, path) {
         Ok(Some(e)) => return Ok(e.bytes),
         Ok(None) if r.named_at.1 == 0 && r.use_ != Use::Client => return Err(None),
@@ -143,12 +143,16 @@ fn read(root: &Root, r: &Referenced, path: &NodePath) -> Result<Vec<u8>, Option<
             *line,
             format!("{} {path} {why}: every pull through this host fails ({pull})", r.use_.as_str()),
         )
-        .fix(format!("put the file at {path}, or name the right one: certsd apply --host HOST --{} FILE", if r.use_ == Use::Ca { "ca" } else { "client-cert FILE --client-key" })),
+        .fix(format!(
+            "put the file at {path}, or name the right one: certsd apply --host {} {}",
+            d.host,
+            if r.use_ == Use::Ca { "--ca FILE" } else { "--client-cert FILE --client-key FILE" }
+        )),
     ))
 }
 
 fn ca_file(root: &Root, d: &HostDir, r: &Referenced, warn_days: u32) -> Vec<Finding> {
-    let bytes = match read(root, r, &r.path) {
+    let bytes = match read(root, d, r, &r.path) {
         Ok(b) => b,
         Err(f) => return f.into_iter().collect(),
     };
@@ -157,7 +161,10 @@ fn ca_file(root: &Root, d: &HostDir, r: &Referenced, warn_days: u32) -> Vec<Find
         let (code, fix) = match p.kind {
             ProblemKind::HoldsPrivateKey => (
                 Code::CaHoldsPrivateKey,
-                format!("keep only the certificate: openssl x509 -in {0} -out {0}.crt, point ca at it, and replace the leaked key", r.path),
+                format!(
+                    "openssl x509 -in {} -out ca-only.crt keeps the certificate alone; certsd apply --host {} --ca ca-only.crt; then replace the registry's key, which every node has seen",
+                    r.path, d.host
+                ),
             ),
             ProblemKind::NotPem | ProblemKind::NoCertificate => (
                 Code::NotPem,
@@ -165,7 +172,7 @@ fn ca_file(root: &Root, d: &HostDir, r: &Referenced, warn_days: u32) -> Vec<Find
             ),
             _ => continue,
         };
-        out.push(Finding::new(code, &r.path, 0, p.message).fix(fix));
+        out.push(Finding::new(code, &r.path, 0, super::bare(&p.message, r.path.as_str())).fix(fix));
     }
     out.extend(certificates(&bytes).iter().flat_map(|c| dates(r, d, c, warn_days)));
     out
@@ -173,19 +180,29 @@ fn ca_file(root: &Root, d: &HostDir, r: &Referenced, warn_days: u32) -> Vec<Find
 
 fn client_files(root: &Root, d: &HostDir, r: &Referenced, warn_days: u32) -> Vec<Finding> {
     let key_path = r.key.clone().unwrap_or_else(|| r.path.clone());
-    let (cert, key) = match (read(root, r, &r.path), read(root, r, &key_path)) {
-        (Ok(c), Ok(k)) => (c, k),
-        (c, k) => return c.err().flatten().into_iter().chain(k.err().flatten()).collect(),
+    let cert = match read(root, d, r, &r.path) {
+        Ok(c) => c,
+        Err(f) => return f.into_iter().collect(),
+    };
+    // A one-file `client` holds both: read (and report) it once.
+    let key = if key_path == r.path {
+        cert.clone()
+    } else {
+        match read(root, d, r, &key_path) {
+            Ok(k) => k,
+            Err(f) => return f.into_iter().collect(),
+        }
     };
     let mut out = Vec::new();
     for p in pem::client_problems(r.path.as_path(), &cert, key_path.as_path(), &key) {
-        let code = match p.kind {
-            ProblemKind::KeyMismatch => Code::ClientKeyMismatch,
-            ProblemKind::KeyUnusable => Code::ClientKeyUnusable,
-            _ => Code::NotPem,
+        let (code, at) = match p.kind {
+            ProblemKind::KeyMismatch => (Code::ClientKeyMismatch, &r.path),
+            ProblemKind::KeyUnusable => (Code::ClientKeyUnusable, &key_path),
+            _ if p.message.starts_with(key_path.as_str()) => (Code::NotPem, &key_path),
+            _ => (Code::NotPem, &r.path),
         };
         out.push(
-            Finding::new(code, &r.path, 0, p.message)
+            Finding::new(code, at, 0, super::bare(&p.message, at.as_str()))
                 .fix(format!("certsd apply --host {} --client-cert CERT --client-key KEY (a matching, unencrypted PEM pair)", d.host)),
         );
     }
@@ -197,7 +214,7 @@ fn client_files(root: &Root, d: &HostDir, r: &Referenced, warn_days: u32) -> Vec
 }
 
 fn server_files(root: &Root, d: &HostDir, r: &Referenced, warn_days: u32) -> Vec<Finding> {
-    let Ok(bytes) = read(root, r, &r.path) else {
+    let Ok(bytes) = read(root, d, r, &r.path) else {
         return Vec::new();
     };
     let Some(leaf) = certificates(&bytes).into_iter().next() else {

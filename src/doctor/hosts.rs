@@ -168,7 +168,7 @@ pub fn fallback_note(d: &HostDir) -> String {
 }
 
 pub fn parse_error(d: &HostDir, line: usize, message: &str) -> Finding {
-    let message = message.trim_end_matches("; fix or remove it").trim_end_matches(" (nothing was written)");
+    let message = super::bare(message, d.hosts_toml.as_str());
     Finding::new(
         Code::HostsParseError,
         &d.hosts_toml,

@@ -88,6 +88,16 @@ impl Finding {
     }
 }
 
+/// A format module's message without the advice meant for `plan`/`apply`
+/// (doctor gives its own fix) and without a leading `path: `.
+fn bare(message: &str, path: &str) -> String {
+    let mut m = message.strip_prefix(&format!("{path}: ")).unwrap_or(message);
+    for tail in [" (nothing was written)", "; fix or remove it", "; fix the file"] {
+        m = m.strip_suffix(tail).unwrap_or(m);
+    }
+    m.to_owned()
+}
+
 /// What doctor looks at: the node as read (or why config.toml could not be)
 /// and the containerd it is judged for.
 pub struct Scene<'a> {
@@ -176,6 +186,9 @@ pub fn run(scene: &Scene<'_>, settings: &DoctorSettings) -> Report {
 /// (stable within each, so file order is kept).
 fn order(mut findings: Vec<Finding>, hosts: &[hosts::HostDir]) -> Vec<Finding> {
     let rank = |f: &Finding| {
+        if f.code == Code::CtrNeedsHostsDir {
+            return usize::MAX;
+        }
         f.host.as_ref().map_or(0, |h| {
             1 + hosts.iter().position(|d| d.host == *h).unwrap_or(hosts.len())
         })

@@ -33,6 +33,8 @@ pub struct RegistryTable {
     /// The legacy keys present and not empty (`mirrors`, `configs`,
     /// `auths`), each with its line.
     pub legacy: Vec<(&'static str, usize)>,
+    /// Every key that sets something (empty sub-tables left out).
+    pub keys: Vec<String>,
 }
 
 impl ContainerdConfig {
@@ -113,6 +115,11 @@ impl ContainerdConfig {
                 .map(String::from),
             config_path_line: self.key_line(table, "config_path"),
             legacy,
+            keys: table
+                .iter()
+                .filter(|(_, item)| !item.as_table_like().is_some_and(TableLike::is_empty))
+                .map(|(k, _)| k.to_string())
+                .collect(),
         }
     }
 

@@ -26,7 +26,10 @@ pub(super) fn type_errors(table: &dyn TableLike, text: &str) -> Vec<TypeError> {
 /// Why containerd refuses `key = item`, if it does.
 fn wrong(key: &str, item: &Item) -> Option<String> {
     let value = item.as_value();
-    let is = type_name(item);
+    let is = match value {
+        Some(Value::Array(_)) => "an array holding something other than strings",
+        _ => type_name(item),
+    };
     match key {
         "server" | "dial_timeout" if value.and_then(Value::as_str).is_none() => Some(format!(
             "`{key}` is {is}; containerd takes a string"
@@ -46,7 +49,7 @@ fn wrong(key: &str, item: &Item) -> Option<String> {
             ))
         }
         "ca" if !value.is_some_and(|v| v.is_str() || all_strings(v)) => Some(format!(
-            "`ca` is {is} (or holds a non-string); containerd takes a path or an array of paths"
+            "`ca` is {is}; containerd takes a path or an array of paths"
         )),
         "client" => client_error(value, is),
         "header" => header_error(item),
