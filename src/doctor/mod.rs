@@ -29,6 +29,13 @@ use crate::version::{ContainerdVersion, Target};
 pub use certs::CertRow;
 pub use codes::{Code, Severity};
 
+/// Every finding code, as scripts see it (README documents each).
+pub fn all_codes() -> Vec<&'static str> {
+    let mut all: Vec<&str> = Code::STATIC.iter().map(|c| c.as_str()).collect();
+    all.extend(Code::CONNECT.iter().map(|c| c.as_str()));
+    all
+}
+
 /// One problem (or fact) doctor reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {

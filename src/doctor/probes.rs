@@ -14,12 +14,13 @@ use crate::version::ContainerdVersion;
 use super::connect::{self, CaFile, ClientCert, Endpoint, Origin, SystemRoots, Trust};
 use super::files::resolve;
 use super::hosts::HostDir;
-use super::{Code, Finding};
+use super::{Code, Finding, Severity};
 
 /// Probes every endpoint of every wanted host.
 pub fn check(root: &Root, hosts: &[HostDir], v: ContainerdVersion, timeout: Duration, out: &mut Vec<Finding>) {
     let system = connect::load_system_roots(root.dir());
     for d in hosts.iter().filter(|d| d.wanted && d.host != "_default") {
+        let mut found = Vec::new();
         for (endpoint, trust, line) in endpoints(root, d, &system) {
             let verdict = connect::probe(&endpoint, &trust, v, timeout);
             let path = if d.exists { &d.hosts_toml } else { &d.dir };
@@ -27,9 +28,29 @@ pub fn check(root: &Root, hosts: &[HostDir], v: ContainerdVersion, timeout: Dura
             if let Some(fix) = fix(verdict.code, d) {
                 f = f.fix(fix);
             }
-            out.push(f);
+            found.push(f);
+        }
+        out.extend(fall_through(found));
+    }
+}
+
+/// containerd tries the endpoints in order and moves on after an error, so
+/// a failing endpoint followed by one that works slows pulls down but does
+/// not fail them: a warning, saying which one answers instead.
+fn fall_through(mut found: Vec<Finding>) -> Vec<Finding> {
+    let trusted = Code::Connect(connect::Code::Trusted);
+    for i in 0..found.len() {
+        let later = found[i + 1..].iter().position(|f| f.code == trusted);
+        if let Some(j) = later
+            && found[i].severity == Severity::Error
+        {
+            let next = found[i + 1 + j].message.split(": ").next().unwrap_or_default().to_owned();
+            let f = &mut found[i];
+            f.severity = Severity::Warning;
+            f.message.push_str(&format!("; containerd moves on to {next}, which works, so pulls only slow down"));
         }
     }
+    found
 }
 
 /// The endpoints in containerd's order, each with its trust and line.
