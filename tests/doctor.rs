@@ -34,14 +34,23 @@ fn snapshot(root: &Path) -> BTreeMap<String, (Vec<u8>, std::time::SystemTime)> {
         .filter(|e| e.file_type().is_file())
         .map(|e| {
             let meta = e.metadata().unwrap();
-            (e.path().display().to_string(), (fs::read(e.path()).unwrap(), meta.modified().unwrap()))
+            (
+                e.path().display().to_string(),
+                (fs::read(e.path()).unwrap(), meta.modified().unwrap()),
+            )
         })
         .collect()
 }
 
 /// `doctor --output json` and the parsed report.
 fn doctor(root: &Path, args: &[&str]) -> (i32, Value) {
-    let mut all = vec!["doctor", "--containerd-version", "2.1.4", "--output", "json"];
+    let mut all = vec![
+        "doctor",
+        "--containerd-version",
+        "2.1.4",
+        "--output",
+        "json",
+    ];
     all.extend_from_slice(args);
     let out = crate::support::certsd_in_root(root, &all);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -56,7 +65,10 @@ fn connect_codes(json: &Value) -> BTreeMap<String, Vec<String>> {
     for f in json["findings"].as_array().unwrap() {
         let code = f["code"].as_str().unwrap();
         if code.starts_with("connect-") {
-            by_host.entry(f["host"].as_str().unwrap().to_owned()).or_default().push(code.to_owned());
+            by_host
+                .entry(f["host"].as_str().unwrap().to_owned())
+                .or_default()
+                .push(code.to_owned());
         }
     }
     by_host
@@ -66,13 +78,33 @@ fn connect_codes(json: &Value) -> BTreeMap<String, Vec<String>> {
 fn connect_names_every_verdict_against_real_servers_and_writes_nothing() {
     let pki = Pki::new();
     // A server certificate for the loopback names, and one that expired.
-    pki.certsd(&["cert", "server", "--out", "lo", "--ca-dir", "pki", "--dns", "localhost", "--ip", "127.0.0.1"]);
-    pki.write_dated("old", datetime!(2020-01-01 0:00 UTC), datetime!(2021-01-01 0:00 UTC));
+    pki.certsd(&[
+        "cert",
+        "server",
+        "--out",
+        "lo",
+        "--ca-dir",
+        "pki",
+        "--dns",
+        "localhost",
+        "--ip",
+        "127.0.0.1",
+    ]);
+    pki.write_dated(
+        "old",
+        datetime!(2020-01-01 0:00 UTC),
+        datetime!(2021-01-01 0:00 UTC),
+    );
     let trusted = OpenSsl::start(pki.path(), "lo/server.crt", "lo/server.key", &[]);
     let by_name = OpenSsl::start(pki.path(), "lo/server.crt", "lo/server.key", &[]);
     let wrong_name = OpenSsl::start(pki.path(), "reg/server.crt", "reg/server.key", &[]);
     let expired = OpenSsl::start(pki.path(), "old.crt", "old.key", &[]);
-    let mtls = OpenSsl::start(pki.path(), "lo/server.crt", "lo/server.key", &["-Verify", "1"]);
+    let mtls = OpenSsl::start(
+        pki.path(),
+        "lo/server.crt",
+        "lo/server.key",
+        &["-Verify", "1"],
+    );
     let http = std_server(Some(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
     let closed = closed_port();
 
@@ -85,7 +117,11 @@ fn connect_names_every_verdict_against_real_servers_and_writes_nothing() {
     )
     .unwrap();
     copy(&pki, "pki/ca.crt", root, "/etc/pki/registry-ca.crt");
-    let with_ca = |url: String| format!("server = \"{url}\"\nca = \"/etc/pki/registry-ca.crt\"\n[host.\"{url}\"]\n  ca = \"/etc/pki/registry-ca.crt\"\n");
+    let with_ca = |url: String| {
+        format!(
+            "server = \"{url}\"\nca = \"/etc/pki/registry-ca.crt\"\n[host.\"{url}\"]\n  ca = \"/etc/pki/registry-ca.crt\"\n"
+        )
+    };
     let cases: [(&str, u16, &str); 7] = [
         ("127.0.0.1", trusted.port, "connect-trusted"),
         ("localhost", by_name.port, "connect-trusted"),
@@ -96,11 +132,22 @@ fn connect_names_every_verdict_against_real_servers_and_writes_nothing() {
         ("127.0.0.1", closed, "connect-unreachable"),
     ];
     for (name, port, _) in &cases {
-        host(root, &format!("{name}:{port}"), &with_ca(format!("https://{name}:{port}")));
+        host(
+            root,
+            &format!("{name}:{port}"),
+            &with_ca(format!("https://{name}:{port}")),
+        );
     }
     // The unknown authority: no ca at all, and an empty system pool under the root.
     let unknown = OpenSsl::start(pki.path(), "lo/server.crt", "lo/server.key", &[]);
-    host(root, &format!("localhost:{}", unknown.port), &format!("server = \"https://localhost:{0}\"\n[host.\"https://localhost:{0}\"]\n", unknown.port));
+    host(
+        root,
+        &format!("localhost:{}", unknown.port),
+        &format!(
+            "server = \"https://localhost:{0}\"\n[host.\"https://localhost:{0}\"]\n",
+            unknown.port
+        ),
+    );
 
     let before = snapshot(root);
     let (code, json) = doctor(root, &["--connect", "--timeout", "3"]);
@@ -112,10 +159,30 @@ fn connect_names_every_verdict_against_real_servers_and_writes_nothing() {
         // The server gets its own [host] table too: one probe each.
         assert_eq!(got, &vec![want.to_string(); 2], "{name}:{port}: {json:#}");
     }
-    assert_eq!(found[&format!("localhost:{}", unknown.port)], ["connect-unknown-authority"; 2]);
-    let msg = json["findings"].as_array().unwrap().iter().find(|f| f["code"] == "connect-name-mismatch").unwrap();
-    assert!(msg["message"].as_str().unwrap().contains("registry.certsd.test"), "{msg}");
-    assert!(msg["fix"].as_str().unwrap().starts_with("give the registry a certificate"), "{msg}");
+    assert_eq!(
+        found[&format!("localhost:{}", unknown.port)],
+        ["connect-unknown-authority"; 2]
+    );
+    let msg = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "connect-name-mismatch")
+        .unwrap();
+    assert!(
+        msg["message"]
+            .as_str()
+            .unwrap()
+            .contains("registry.certsd.test"),
+        "{msg}"
+    );
+    assert!(
+        msg["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("give the registry a certificate"),
+        "{msg}"
+    );
 
     // --host keeps that host's findings (and the config's) only.
     let one = format!("127.0.0.1:{}", trusted.port);
@@ -127,17 +194,43 @@ fn connect_names_every_verdict_against_real_servers_and_writes_nothing() {
 #[test]
 fn a_failing_mirror_before_a_working_server_is_a_warning() {
     let pki = Pki::new();
-    pki.certsd(&["cert", "server", "--out", "lo", "--ca-dir", "pki", "--ip", "127.0.0.1"]);
+    pki.certsd(&[
+        "cert",
+        "server",
+        "--out",
+        "lo",
+        "--ca-dir",
+        "pki",
+        "--ip",
+        "127.0.0.1",
+    ]);
     let server = OpenSsl::start(pki.path(), "lo/server.crt", "lo/server.key", &[]);
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    copy(&pki, "pki/ca.crt", root, "/etc/containerd/certs.d/r.test/ca.crt");
+    copy(
+        &pki,
+        "pki/ca.crt",
+        root,
+        "/etc/containerd/certs.d/r.test/ca.crt",
+    );
     fs::write(root.join("etc/containerd/config.toml"), "version = 3\n[plugins.'io.containerd.cri.v1.images'.registry]\n  config_path = '/etc/containerd/certs.d'\n").unwrap();
     let down = closed_port();
-    host(root, "r.test", &format!("server = \"https://127.0.0.1:{}\"\nca = \"ca.crt\"\n[host.\"https://127.0.0.1:{down}\"]\n  ca = \"ca.crt\"\n", server.port));
+    host(
+        root,
+        "r.test",
+        &format!(
+            "server = \"https://127.0.0.1:{}\"\nca = \"ca.crt\"\n[host.\"https://127.0.0.1:{down}\"]\n  ca = \"ca.crt\"\n",
+            server.port
+        ),
+    );
     let (code, json) = doctor(root, &["--connect", "--timeout", "2"]);
     assert_eq!(code, 0, "{json:#}");
-    let f = &json["findings"].as_array().unwrap().iter().find(|f| f["code"] == "connect-unreachable").unwrap();
+    let f = &json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "connect-unreachable")
+        .unwrap();
     assert_eq!(f["severity"], "warning", "{f}");
     assert_eq!(f["line"], 3, "{f}");
 }
@@ -147,31 +240,62 @@ fn certs_lists_every_certificate_with_days_left() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     let pki = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/pki");
-    let apply = crate::support::certsd_in_root(root, &[
-        "apply", "--containerd-version", "1.7.24", "--host", "registry.test",
-        "--ca", &pki.join("ca.crt").display().to_string(),
-        "--client-cert", &pki.join("client.crt").display().to_string(),
-        "--client-key", &pki.join("client.key").display().to_string(),
-    ]);
+    let apply = crate::support::certsd_in_root(
+        root,
+        &[
+            "apply",
+            "--containerd-version",
+            "1.7.24",
+            "--host",
+            "registry.test",
+            "--ca",
+            &pki.join("ca.crt").display().to_string(),
+            "--client-cert",
+            &pki.join("client.crt").display().to_string(),
+            "--client-key",
+            &pki.join("client.key").display().to_string(),
+        ],
+    );
     crate::support::ok(&apply, "certsd apply");
-    let out = crate::support::certsd_in_root(root, &["doctor", "--containerd-version", "1.7.24", "--certs"]);
+    let out = crate::support::certsd_in_root(
+        root,
+        &["doctor", "--containerd-version", "1.7.24", "--certs"],
+    );
     let text = crate::support::ok(&out, "doctor --certs");
     let rows: Vec<&str> = text.lines().take_while(|l| !l.is_empty()).collect();
-    assert!(rows[0].starts_with("CERTIFICATE") && rows[0].ends_with("DAYS LEFT"), "{text}");
+    assert!(
+        rows[0].starts_with("CERTIFICATE") && rows[0].ends_with("DAYS LEFT"),
+        "{text}"
+    );
     assert_eq!(rows.len(), 3, "{text}");
-    assert!(rows[1].contains("/etc/containerd/certs.d/registry.test/ca.crt") && rows[1].contains(" ca "), "{text}");
-    assert!(rows[2].contains("client.crt") && rows[2].contains(" client "), "{text}");
+    assert!(
+        rows[1].contains("/etc/containerd/certs.d/registry.test/ca.crt")
+            && rows[1].contains(" ca "),
+        "{text}"
+    );
+    assert!(
+        rows[2].contains("client.crt") && rows[2].contains(" client "),
+        "{text}"
+    );
     let days: i64 = rows[1].split_whitespace().last().unwrap().parse().unwrap();
     assert!(days > 30_000, "{text}");
     assert!(!text.contains("PRIVATE KEY"));
     let (_, json) = doctor(root, &["--certs"]);
-    assert_eq!(json["certificates"].as_array().unwrap().len(), 2, "{json:#}");
+    assert_eq!(
+        json["certificates"].as_array().unwrap().len(),
+        2,
+        "{json:#}"
+    );
 }
 
 #[test]
 fn readme_documents_every_code() {
-    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     for code in certsd::doctor::all_codes() {
-        assert!(readme.contains(&format!("| `{code}` |")), "README has no row for `{code}`");
+        assert!(
+            readme.contains(&format!("| `{code}` |")),
+            "README has no row for `{code}`"
+        );
     }
 }

@@ -16,7 +16,11 @@ use crate::settings::{DoctorSettings, Settings};
 pub fn run(settings: &Settings, doctor: &DoctorSettings) -> Result<Code> {
     let target = settings.target();
     // A config that cannot be read is a finding, not the end of the run.
-    let node = Node::read(settings.root.clone(), settings.config.clone(), target.clone());
+    let node = Node::read(
+        settings.root.clone(),
+        settings.config.clone(),
+        target.clone(),
+    );
     let scene = Scene {
         root: &settings.root,
         config_path: &settings.config,
@@ -26,6 +30,16 @@ pub fn run(settings: &Settings, doctor: &DoctorSettings) -> Result<Code> {
     };
     let report = doctor::run(&scene, doctor);
     let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
-    shown(render::doctor::print(&report, doctor.certs, settings.output, &mut out, &mut err))?;
-    Ok(if report.errors() > 0 { Code::Failure } else { Code::Success })
+    shown(render::doctor::print(
+        &report,
+        doctor.certs,
+        settings.output,
+        &mut out,
+        &mut err,
+    ))?;
+    Ok(if report.errors() > 0 {
+        Code::Failure
+    } else {
+        Code::Success
+    })
 }

@@ -17,13 +17,20 @@ pub struct CriConflicts<'a> {
 
 /// What in `config` would break the CRI plugin together with `config_path`,
 /// for `target` (unknown: the file's own version decides 1.x or 2.x).
-pub fn cri_conflicts<'a>(config: &'a ContainerdConfig, target: Option<&Target>) -> CriConflicts<'a> {
+pub fn cri_conflicts<'a>(
+    config: &'a ContainerdConfig,
+    target: Option<&Target>,
+) -> CriConflicts<'a> {
     let one_x = match target {
         Some(t) => t.version.major < 2,
         None => config.version() <= ConfigVersion::V2,
     };
     CriConflicts {
         mirrors: config.mirrors(),
-        tls: if one_x { config.tls_configs() } else { Vec::new() },
+        tls: if one_x {
+            config.tls_configs()
+        } else {
+            Vec::new()
+        },
     }
 }

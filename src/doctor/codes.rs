@@ -129,6 +129,9 @@ mod tests {
                 .iter()
                 .all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
         );
-        assert_eq!(Code::Connect(connect::Code::Trusted).severity(), Severity::Info);
+        assert_eq!(
+            Code::Connect(connect::Code::Trusted).severity(),
+            Severity::Info
+        );
     }
 }

@@ -142,7 +142,12 @@ pub fn apply_cmd(scene: &Scene<'_>, args: &str) -> String {
 }
 
 /// config-version-mismatch / -migrated, through the planner's own rule.
-fn check_version(scene: &Scene<'_>, config: &ContainerdConfig, v: ContainerdVersion, out: &mut Vec<Finding>) -> bool {
+fn check_version(
+    scene: &Scene<'_>,
+    config: &ContainerdConfig,
+    v: ContainerdVersion,
+    out: &mut Vec<Finding>,
+) -> bool {
     let path = scene.config_path;
     let line = config.declared_version().map_or(0, |(_, l)| l);
     let target = version::Target {
@@ -160,8 +165,9 @@ fn check_version(scene: &Scene<'_>, config: &ContainerdConfig, v: ContainerdVers
             )),
         ),
         Ok(Some(warning)) => out.push(
-            Finding::new(Code::ConfigVersionMigrated, path, line, warning)
-                .fix("containerd config migrate > config.toml.new, review it, then replace config.toml"),
+            Finding::new(Code::ConfigVersionMigrated, path, line, warning).fix(
+                "containerd config migrate > config.toml.new, review it, then replace config.toml",
+            ),
         ),
         Ok(None) => return true,
     }
@@ -186,7 +192,9 @@ fn effective_table(
     } else {
         match version {
             ConfigVersion::V1 if v.minor >= 3 && has("cri") => Some("cri"),
-            ConfigVersion::V2 if has("io.containerd.grpc.v1.cri") => Some("io.containerd.grpc.v1.cri"),
+            ConfigVersion::V2 if has("io.containerd.grpc.v1.cri") => {
+                Some("io.containerd.grpc.v1.cri")
+            }
             _ => Some("io.containerd.cri.v1.images"),
         }
     };
@@ -207,13 +215,17 @@ fn ignored_why(plugin: &str, version: ConfigVersion, v: ContainerdVersion) -> St
     let n = version as u8;
     match (v.major < 2, plugin) {
         (true, "io.containerd.cri.v1.images") => {
-            format!("containerd {v} has no plugin of that name (it is 2.x's): the table is ignored in silence")
+            format!(
+                "containerd {v} has no plugin of that name (it is 2.x's): the table is ignored in silence"
+            )
         }
         (true, "cri") => format!(
             "containerd {v} refuses `plugins.cri` in a version {n} file (invalid plugin key URI \"cri\") \
              and does not start"
         ),
-        (true, _) => format!("containerd {v} reads a version {n} file's registry from `plugins.cri` only"),
+        (true, _) => {
+            format!("containerd {v} reads a version {n} file's registry from `plugins.cri` only")
+        }
         (false, "cri") => format!(
             "containerd {v} renames `cri` while migrating a version 1 file but then skips its \
              registry (the file becomes version 3): config_path is dropped"
@@ -254,7 +266,11 @@ fn config_path_findings(
 ) -> Vec<NodePath> {
     let path = scene.config_path;
     let named = scene.certs_dir.cloned();
-    let default = || named.clone().unwrap_or_else(|| NodePath::fixed(DEFAULT_CERTS_DIR));
+    let default = || {
+        named
+            .clone()
+            .unwrap_or_else(|| NodePath::fixed(DEFAULT_CERTS_DIR))
+    };
     let Some(value) = value.filter(|p| !p.is_empty()) else {
         out.push(unset(scene, line, v));
         return vec![default()];
@@ -311,8 +327,10 @@ fn unset(scene: &Scene<'_>, line: usize, v: ContainerdVersion) -> Finding {
              a list that its transfer-service pulls do not split, so hosts.toml files are skipped"
         );
     }
-    Finding::new(Code::ConfigPathUnset, scene.config_path, line, message)
-        .fix(apply_cmd(scene, "") + " (sets config_path = \"/etc/containerd/certs.d\"; restart containerd after)")
+    Finding::new(Code::ConfigPathUnset, scene.config_path, line, message).fix(
+        apply_cmd(scene, "")
+            + " (sets config_path = \"/etc/containerd/certs.d\"; restart containerd after)",
+    )
 }
 
 fn missing_dir(scene: &Scene<'_>, dir: &NodePath, line: usize) -> Finding {
@@ -330,7 +348,11 @@ fn conflicts(scene: &Scene<'_>, config: &ContainerdConfig, out: &mut Vec<Finding
     let path = scene.config_path;
     let found = rules::cri_conflicts(config, scene.target);
     for m in found.mirrors {
-        let mirrors: Vec<String> = m.endpoints.iter().map(|e| format!("--mirror {e}")).collect();
+        let mirrors: Vec<String> = m
+            .endpoints
+            .iter()
+            .map(|e| format!("--mirror {e}"))
+            .collect();
         out.push(
             Finding::new(
                 Code::LegacyMirrorsConflict,
@@ -345,14 +367,21 @@ fn conflicts(scene: &Scene<'_>, config: &ContainerdConfig, out: &mut Vec<Finding
             .fix(format!(
                 "delete [{}], then {}",
                 m.table,
-                apply_cmd(scene, &format!("--host {} {}", mirror_host(&m.namespace), mirrors.join(" ")))
+                apply_cmd(
+                    scene,
+                    &format!("--host {} {}", mirror_host(&m.namespace), mirrors.join(" "))
+                )
             )),
         );
     }
     for c in found.tls {
         let tls = c.tls.clone().unwrap_or_default();
         let mut flags = format!("--host {}", c.host);
-        for (flag, value) in [("--ca", &tls.ca_file), ("--client-cert", &tls.cert_file), ("--client-key", &tls.key_file)] {
+        for (flag, value) in [
+            ("--ca", &tls.ca_file),
+            ("--client-cert", &tls.cert_file),
+            ("--client-key", &tls.key_file),
+        ] {
             if let Some(value) = value {
                 flags.push_str(&format!(" {flag} {value}"));
             }
@@ -371,18 +400,32 @@ fn conflicts(scene: &Scene<'_>, config: &ContainerdConfig, out: &mut Vec<Finding
                     c.table
                 ),
             )
-            .fix(format!("delete [{}], then {}", c.table, apply_cmd(scene, &flags))),
+            .fix(format!(
+                "delete [{}], then {}",
+                c.table,
+                apply_cmd(scene, &flags)
+            )),
         );
     }
 }
 
 /// `*` (every registry) is the `_default` directory.
 fn mirror_host(namespace: &str) -> &str {
-    if namespace == "*" { "_default" } else { namespace }
+    if namespace == "*" {
+        "_default"
+    } else {
+        namespace
+    }
 }
 
 /// legacy-config-deprecated for `configs`/`auths` (and `mirrors` without config_path).
-fn deprecated(path: &NodePath, config: &ContainerdConfig, t: &RegistryTable, scene: &Scene<'_>, out: &mut Vec<Finding>) {
+fn deprecated(
+    path: &NodePath,
+    config: &ContainerdConfig,
+    t: &RegistryTable,
+    scene: &Scene<'_>,
+    out: &mut Vec<Finding>,
+) {
     let conflicting = t.config_path.as_deref().is_some_and(|p| !p.is_empty());
     for (key, line) in &t.legacy {
         if *key == "mirrors" && conflicting {
@@ -390,10 +433,20 @@ fn deprecated(path: &NodePath, config: &ContainerdConfig, t: &RegistryTable, sce
         }
         let auth = *key != "mirrors" && config.configs().iter().any(|c| c.has_auth);
         let fix = match *key {
-            "mirrors" => apply_cmd(scene, "--host HOST --mirror URL") + " for each mirror, then delete the table",
-            _ if auth => apply_cmd(scene, "--host HOST --header 'Authorization: Basic BASE64(user:password)'")
-                + " (a static header is hosts.toml's way to send credentials), then delete the table",
-            _ => apply_cmd(scene, "--host HOST --ca FILE") + " (or --client-cert/--client-key, --skip-verify), then delete the table",
+            "mirrors" => {
+                apply_cmd(scene, "--host HOST --mirror URL")
+                    + " for each mirror, then delete the table"
+            }
+            _ if auth => {
+                apply_cmd(
+                    scene,
+                    "--host HOST --header 'Authorization: Basic BASE64(user:password)'",
+                ) + " (a static header is hosts.toml's way to send credentials), then delete the table"
+            }
+            _ => {
+                apply_cmd(scene, "--host HOST --ca FILE")
+                    + " (or --client-cert/--client-key, --skip-verify), then delete the table"
+            }
         };
         out.push(
             Finding::new(

@@ -50,7 +50,13 @@ pub struct Referenced {
 }
 
 /// Checks every file of every host directory.
-pub fn check(root: &Root, hosts: &[HostDir], _v: ContainerdVersion, warn_days: u32, out: &mut Vec<Finding>) {
+pub fn check(
+    root: &Root,
+    hosts: &[HostDir],
+    _v: ContainerdVersion,
+    warn_days: u32,
+    out: &mut Vec<Finding>,
+) {
     for d in hosts {
         for r in referenced(d) {
             let found = match r.use_ {
@@ -74,16 +80,35 @@ pub fn referenced(d: &HostDir) -> Vec<Referenced> {
     }
     if !d.used {
         for ca in &d.docker_cas {
-            out.push(Referenced { path: ca.clone(), key: None, use_: Use::Ca, named_at: (d.dir.clone(), 0) });
+            out.push(Referenced {
+                path: ca.clone(),
+                key: None,
+                use_: Use::Ca,
+                named_at: (d.dir.clone(), 0),
+            });
         }
         for (cert, key) in &d.docker_clients {
-            out.push(Referenced { path: cert.clone(), key: Some(key.clone()), use_: Use::Client, named_at: (d.dir.clone(), 0) });
+            out.push(Referenced {
+                path: cert.clone(),
+                key: Some(key.clone()),
+                use_: Use::Client,
+                named_at: (d.dir.clone(), 0),
+            });
         }
     }
     let server = NodePath::fixed("/etc/certsd").join(&d.host);
     for name in ["server.crt", "ca.crt"] {
-        let use_ = if name == "ca.crt" { Use::Ca } else { Use::Server };
-        out.push(Referenced { path: server.join(name), key: None, use_, named_at: (server.clone(), 0) });
+        let use_ = if name == "ca.crt" {
+            Use::Ca
+        } else {
+            Use::Server
+        };
+        out.push(Referenced {
+            path: server.join(name),
+            key: None,
+            use_,
+            named_at: (server.clone(), 0),
+        });
     }
     let mut seen = BTreeSet::new();
     out.retain(|r| seen.insert((r.path.clone(), r.use_ as u8)));
@@ -94,13 +119,23 @@ fn from_fields(d: &HostDir, fields: &FieldsRead, out: &mut Vec<Referenced>) {
     let at = |key: &str| (d.hosts_toml.clone(), fields.line(key));
     for ca in &fields.ca {
         if let Some(path) = resolve(&d.dir, ca) {
-            out.push(Referenced { path, key: None, use_: Use::Ca, named_at: at("ca") });
+            out.push(Referenced {
+                path,
+                key: None,
+                use_: Use::Ca,
+                named_at: at("ca"),
+            });
         }
     }
     for (cert, key) in &fields.client {
         let key = key.as_deref().filter(|k| !k.is_empty()).unwrap_or(cert);
         if let (Some(path), Some(key)) = (resolve(&d.dir, cert), resolve(&d.dir, key)) {
-            out.push(Referenced { path, key: Some(key), use_: Use::Client, named_at: at("client") });
+            out.push(Referenced {
+                path,
+                key: Some(key),
+                use_: Use::Client,
+                named_at: at("client"),
+            });
         }
     }
 }
@@ -127,7 +162,12 @@ pub fn resolve(dir: &NodePath, raw: &str) -> Option<NodePath> {
 }
 
 /// The file's bytes, or the file-missing finding (certsd's own files may be absent).
-fn read(root: &Root, d: &HostDir, r: &Referenced, path: &NodePath) -> Result<Vec<u8>, Option<Finding>> {
+fn read(
+    root: &Root,
+    d: &HostDir,
+    r: &Referenced,
+    path: &NodePath,
+) -> Result<Vec<u8>, Option<Finding>> {
     let why = match read_existing(root, path) {
         Ok(Some(e)) => return Ok(e.bytes),
         Ok(None) if r.named_at.1 == 0 && r.use_ != Use::Client => return Err(None),
@@ -135,18 +175,29 @@ fn read(root: &Root, d: &HostDir, r: &Referenced, path: &NodePath) -> Result<Vec
         Err(err) => format!("cannot be read ({err:#})"),
     };
     let (file, line) = &r.named_at;
-    let pull = if r.use_ == Use::Ca { "unable to read CA cert" } else { "failed to load X509 key pair" };
+    let pull = if r.use_ == Use::Ca {
+        "unable to read CA cert"
+    } else {
+        "failed to load X509 key pair"
+    };
     Err(Some(
         Finding::new(
             Code::FileMissing,
             file,
             *line,
-            format!("{} {path} {why}: every pull through this host fails ({pull})", r.use_.as_str()),
+            format!(
+                "{} {path} {why}: every pull through this host fails ({pull})",
+                r.use_.as_str()
+            ),
         )
         .fix(format!(
             "put the file at {path}, or name the right one: certsd apply --host {} {}",
             d.host,
-            if r.use_ == Use::Ca { "--ca FILE" } else { "--client-cert FILE --client-key FILE" }
+            if r.use_ == Use::Ca {
+                "--ca FILE"
+            } else {
+                "--client-cert FILE --client-key FILE"
+            }
         )),
     ))
 }
@@ -168,13 +219,20 @@ fn ca_file(root: &Root, d: &HostDir, r: &Referenced, warn_days: u32) -> Vec<Find
             ),
             ProblemKind::NotPem | ProblemKind::NoCertificate => (
                 Code::NotPem,
-                format!("certsd apply --host {} --ca CA.crt (a PEM CERTIFICATE file)", d.host),
+                format!(
+                    "certsd apply --host {} --ca CA.crt (a PEM CERTIFICATE file)",
+                    d.host
+                ),
             ),
             _ => continue,
         };
         out.push(Finding::new(code, &r.path, 0, super::bare(&p.message, r.path.as_str())).fix(fix));
     }
-    out.extend(certificates(&bytes).iter().flat_map(|c| dates(r, d, c, warn_days)));
+    out.extend(
+        certificates(&bytes)
+            .iter()
+            .flat_map(|c| dates(r, d, c, warn_days)),
+    );
     out
 }
 
@@ -222,7 +280,9 @@ fn server_files(root: &Root, d: &HostDir, r: &Referenced, warn_days: u32) -> Vec
     };
     let mut out = Vec::new();
     let registry = RegistryHost::parse(&d.host, "host");
-    let name = registry.as_ref().map_or(d.host.as_str(), RegistryHost::name);
+    let name = registry
+        .as_ref()
+        .map_or(d.host.as_str(), RegistryHost::name);
     if let Ok(wanted) = San::parse(name)
         && !leaf.covers(std::slice::from_ref(&wanted))
     {
@@ -246,8 +306,17 @@ fn server_files(root: &Root, d: &HostDir, r: &Referenced, warn_days: u32) -> Vec
 }
 
 fn sans(c: &CertInfo) -> String {
-    let all: Vec<String> = c.dns_names.iter().cloned().chain(c.ip_addresses.iter().map(ToString::to_string)).collect();
-    if all.is_empty() { "none".to_owned() } else { all.join(", ") }
+    let all: Vec<String> = c
+        .dns_names
+        .iter()
+        .cloned()
+        .chain(c.ip_addresses.iter().map(ToString::to_string))
+        .collect();
+    if all.is_empty() {
+        "none".to_owned()
+    } else {
+        all.join(", ")
+    }
 }
 
 /// The certificates of a PEM file that parse (problems are reported apart).
@@ -282,22 +351,47 @@ fn eku(r: &Referenced, d: &HostDir, c: &CertInfo, wanted: &str) -> Option<Findin
 fn renew_fix(r: &Referenced, d: &HostDir) -> String {
     let h = &d.host;
     match r.use_ {
-        Use::Ca => format!("get the CA's current certificate and certsd apply --host {h} --ca NEW.crt"),
-        Use::Client => format!("certsd cert client --ca-dir DIR --name NAME, then certsd apply --host {h} --client-cert client.crt --client-key client.key"),
-        Use::Server => format!("certsd apply --host {h} --self-signed --renew (or --ca-dir DIR --renew), then restart the registry"),
+        Use::Ca => {
+            format!("get the CA's current certificate and certsd apply --host {h} --ca NEW.crt")
+        }
+        Use::Client => format!(
+            "certsd cert client --ca-dir DIR --name NAME, then certsd apply --host {h} --client-cert client.crt --client-key client.key"
+        ),
+        Use::Server => format!(
+            "certsd apply --host {h} --self-signed --renew (or --ca-dir DIR --renew), then restart the registry"
+        ),
     }
 }
 
 /// cert-expired / cert-not-yet-valid / cert-expiring.
 fn dates(r: &Referenced, d: &HostDir, c: &CertInfo, warn_days: u32) -> Option<Finding> {
-    let now = OffsetDateTime::now_utc().replace_nanosecond(0).ok()?.format(&Rfc3339).ok()?;
+    let now = OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .ok()?
+        .format(&Rfc3339)
+        .ok()?;
     let what = format!("{} certificate {}", r.use_.as_str(), c.subject);
     let (code, message) = if c.days_left < 0 {
-        (Code::CertExpired, format!("{what} expired at {}: TLS with it fails", c.not_after))
+        (
+            Code::CertExpired,
+            format!("{what} expired at {}: TLS with it fails", c.not_after),
+        )
     } else if c.not_before.as_str() > now.as_str() {
-        (Code::CertNotYetValid, format!("{what} is valid only from {}: TLS with it fails until then (is the clock right?)", c.not_before))
+        (
+            Code::CertNotYetValid,
+            format!(
+                "{what} is valid only from {}: TLS with it fails until then (is the clock right?)",
+                c.not_before
+            ),
+        )
     } else if c.days_left < i64::from(warn_days) {
-        (Code::CertExpiring, format!("{what} expires at {}, within the {warn_days} days warned of", c.not_after))
+        (
+            Code::CertExpiring,
+            format!(
+                "{what} expires at {}, within the {warn_days} days warned of",
+                c.not_after
+            ),
+        )
     } else {
         return None;
     };
@@ -311,8 +405,17 @@ mod tests {
     #[test]
     fn relative_paths_resolve_against_the_host_directory() {
         let dir = NodePath::fixed("/etc/containerd/certs.d/r:5000");
-        assert_eq!(resolve(&dir, "ca.crt").unwrap().as_str(), "/etc/containerd/certs.d/r:5000/ca.crt");
-        assert_eq!(resolve(&dir, "../shared/ca.crt").unwrap().as_str(), "/etc/containerd/certs.d/shared/ca.crt");
-        assert_eq!(resolve(&dir, "/etc/pki/ca.crt").unwrap().as_str(), "/etc/pki/ca.crt");
+        assert_eq!(
+            resolve(&dir, "ca.crt").unwrap().as_str(),
+            "/etc/containerd/certs.d/r:5000/ca.crt"
+        );
+        assert_eq!(
+            resolve(&dir, "../shared/ca.crt").unwrap().as_str(),
+            "/etc/containerd/certs.d/shared/ca.crt"
+        );
+        assert_eq!(
+            resolve(&dir, "/etc/pki/ca.crt").unwrap().as_str(),
+            "/etc/pki/ca.crt"
+        );
     }
 }

@@ -99,7 +99,13 @@ fn underscore_name(host: &str) -> Option<String> {
         .then(|| format!("{name}_{port}_"))
 }
 
-fn check_dir(root: &Root, parent: &NodePath, name: &str, v: ContainerdVersion, out: &mut Vec<Finding>) -> HostDir {
+fn check_dir(
+    root: &Root,
+    parent: &NodePath,
+    name: &str,
+    v: ContainerdVersion,
+    out: &mut Vec<Finding>,
+) -> HostDir {
     let dir = parent.join(name);
     let host = host_of(name);
     let entries = list_dir(root, &dir).ok().flatten().unwrap_or_default();
@@ -147,7 +153,8 @@ fn docker_style(d: &mut HostDir, entries: &[DirEntry]) {
         } else if let Some(stem) = e.name.strip_suffix(".cert") {
             let key = format!("{stem}.key");
             if entries.iter().any(|k| k.name == key) {
-                d.docker_clients.push((d.dir.join(&e.name), d.dir.join(&key)));
+                d.docker_clients
+                    .push((d.dir.join(&e.name), d.dir.join(&key)));
             }
         }
     }
@@ -163,7 +170,10 @@ pub fn fallback_note(d: &HostDir) -> String {
             d.host
         )
     } else {
-        format!("containerd then reads the directory docker-style, trusting only {}", files.join(", "))
+        format!(
+            "containerd then reads the directory docker-style, trusting only {}",
+            files.join(", ")
+        )
     }
 }
 
@@ -179,12 +189,19 @@ pub fn parse_error(d: &HostDir, line: usize, message: &str) -> Finding {
 }
 
 fn no_hosts_toml(d: &HostDir, entries: &[DirEntry]) -> Finding {
-    if let Some(typo) = entries.iter().find(|e| !e.is_dir && looks_like_hosts_toml(&e.name)) {
+    if let Some(typo) = entries
+        .iter()
+        .find(|e| !e.is_dir && looks_like_hosts_toml(&e.name))
+    {
         return Finding::new(
             Code::HostDirShadowed,
             d.dir.join(&typo.name),
             0,
-            format!("containerd reads only hosts.toml; {} is never read; {}", typo.name, fallback_note(d)),
+            format!(
+                "containerd reads only hosts.toml; {} is never read; {}",
+                typo.name,
+                fallback_note(d)
+            ),
         )
         .fix(format!("mv {} {}", d.dir.join(&typo.name), d.hosts_toml));
     }
@@ -194,7 +211,10 @@ fn no_hosts_toml(d: &HostDir, entries: &[DirEntry]) -> Finding {
         0,
         format!("no hosts.toml in this host directory: {}", fallback_note(d)),
     )
-    .fix(format!("certsd apply --host {} --ca FILE (or --skip-verify, --mirror URL ...)", d.host))
+    .fix(format!(
+        "certsd apply --host {} --ca FILE (or --skip-verify, --mirror URL ...)",
+        d.host
+    ))
 }
 
 fn empty(d: &HostDir) -> Finding {
@@ -204,14 +224,19 @@ fn empty(d: &HostDir) -> Finding {
         0,
         format!("hosts.toml is empty: {}", fallback_note(d)),
     )
-    .fix(format!("certsd apply --host {} --ca FILE (or --skip-verify, --mirror URL ...)", d.host))
+    .fix(format!(
+        "certsd apply --host {} --ca FILE (or --skip-verify, --mirror URL ...)",
+        d.host
+    ))
 }
 
 /// `host.toml`, `hosts.tml`, `hosts.yaml`, `Hosts.toml`, `hosts.toml.txt` ...
 fn looks_like_hosts_toml(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     lower != "hosts.toml"
-        && (lower.starts_with("hosts.") || lower.starts_with("host.") || lower.ends_with(".toml")
+        && (lower.starts_with("hosts.")
+            || lower.starts_with("host.")
+            || lower.ends_with(".toml")
             || hosts_fields::distance(&lower, "hosts.toml") <= 2)
 }
 
@@ -238,10 +263,17 @@ fn shadowed_pairs(entries: &[DirEntry], parent: &NodePath, out: &mut Vec<Finding
                     Code::HostDirShadowed,
                     parent.join(&e.name),
                     0,
-                    format!("{} is never read: containerd looks up {under} first, and it exists", e.name),
+                    format!(
+                        "{} is never read: containerd looks up {under} first, and it exists",
+                        e.name
+                    ),
                 )
                 .host(&e.name)
-                .fix(format!("merge what you need into {}/{under}/hosts.toml and delete {}", parent, parent.join(&e.name))),
+                .fix(format!(
+                    "merge what you need into {}/{under}/hosts.toml and delete {}",
+                    parent,
+                    parent.join(&e.name)
+                )),
             );
         }
     }
@@ -250,11 +282,16 @@ fn shadowed_pairs(entries: &[DirEntry], parent: &NodePath, out: &mut Vec<Finding
 /// A port-less directory whose server has a port: images name the
 /// registry with the port, and containerd looks for that directory.
 fn port_mismatches(found: &[HostDir], out: &mut Vec<Finding>) {
-    for d in found.iter().filter(|d| !d.host.contains(':') && d.host != "_default") {
+    for d in found
+        .iter()
+        .filter(|d| !d.host.contains(':') && d.host != "_default")
+    {
         let Some(server) = d.parsed.as_ref().and_then(|r| r.server.as_deref()) else {
             continue;
         };
-        let Ok(e) = super::connect::Endpoint::parse(server, &d.host, super::connect::Origin::Server) else {
+        let Ok(e) =
+            super::connect::Endpoint::parse(server, &d.host, super::connect::Origin::Server)
+        else {
             continue;
         };
         if let Some(port) = e.port.filter(|_| e.host == d.host) {
@@ -276,7 +313,12 @@ fn port_mismatches(found: &[HostDir], out: &mut Vec<Finding>) {
 
 /// Marks the directory containerd would use for `host`, or adds a
 /// placeholder (and findings) when there is none.
-fn want(host: &RegistryHost, found: &mut Vec<HostDir>, facts: &ConfigFacts, out: &mut Vec<Finding>) {
+fn want(
+    host: &RegistryHost,
+    found: &mut Vec<HostDir>,
+    facts: &ConfigFacts,
+    out: &mut Vec<Finding>,
+) {
     let name = host.as_str();
     let mut candidates: Vec<String> = underscore_name(name).into_iter().collect();
     candidates.push(name.to_owned());
@@ -297,11 +339,19 @@ fn want(host: &RegistryHost, found: &mut Vec<HostDir>, facts: &ConfigFacts, out:
         Code::HostsMissing,
         &dir,
         0,
-        format!("no host directory for {name}: containerd pulls from {} with the system roots only", host.default_server()),
+        format!(
+            "no host directory for {name}: containerd pulls from {} with the system roots only",
+            host.default_server()
+        ),
     )
     .host(name)
-    .fix(format!("certsd apply --host {name} --ca FILE (or --skip-verify, --mirror URL ...)"));
-    if let Some(bare) = found.iter().find(|d| name.contains(':') && d.host == host.name()) {
+    .fix(format!(
+        "certsd apply --host {name} --ca FILE (or --skip-verify, --mirror URL ...)"
+    ));
+    if let Some(bare) = found
+        .iter()
+        .find(|d| name.contains(':') && d.host == host.name())
+    {
         f = Finding::new(
             Code::HostDirShadowed,
             &bare.dir,
@@ -341,7 +391,14 @@ mod tests {
 
     #[test]
     fn hosts_toml_typos_are_recognised() {
-        for typo in ["host.toml", "hosts.tml", "Hosts.toml", "hosts.yaml", "hosts.toml.txt", "registry.toml"] {
+        for typo in [
+            "host.toml",
+            "hosts.tml",
+            "Hosts.toml",
+            "hosts.yaml",
+            "hosts.toml.txt",
+            "registry.toml",
+        ] {
             assert!(looks_like_hosts_toml(typo), "{typo}");
         }
         for other in ["hosts.toml", "ca.crt", "client.key"] {

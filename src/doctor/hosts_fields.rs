@@ -15,7 +15,11 @@ use super::{Code, Finding, Severity};
 pub fn check(d: &HostDir, read: &HostsRead, v: ContainerdVersion, out: &mut Vec<Finding>) -> bool {
     let mut used = true;
     let mut tables: Vec<(String, &FieldsRead)> = vec![("the top level".to_owned(), &read.top)];
-    tables.extend(read.hosts.iter().map(|h| (format!("[host.{:?}]", h.url), &h.fields)));
+    tables.extend(
+        read.hosts
+            .iter()
+            .map(|h| (format!("[host.{:?}]", h.url), &h.fields)),
+    );
     for (name, fields) in &tables {
         for e in &fields.type_errors {
             out.push(parse_error(d, e.line, &format!("{} in {name}", e.message)));
@@ -25,7 +29,11 @@ pub fn check(d: &HostDir, read: &HostsRead, v: ContainerdVersion, out: &mut Vec<
         unknown_keys(d, fields, out);
         unsupported(d, fields, v, out);
         // One note per file: certsd writes skip_verify for the server and its [host] alike.
-        if fields.skip_verify == Some(true) && !out.iter().any(|f| f.code == Code::SkipVerifySet && f.path == d.hosts_toml.as_str()) {
+        if fields.skip_verify == Some(true)
+            && !out
+                .iter()
+                .any(|f| f.code == Code::SkipVerifySet && f.path == d.hosts_toml.as_str())
+        {
             out.push(
                 Finding::new(
                     Code::SkipVerifySet,
@@ -63,7 +71,12 @@ fn drops_hostless_files(v: ContainerdVersion) -> bool {
 }
 
 /// hosts-bad-capability (file dropped) and hosts-no-resolve; false if dropped.
-fn capabilities(d: &HostDir, fields: &FieldsRead, v: ContainerdVersion, out: &mut Vec<Finding>) -> bool {
+fn capabilities(
+    d: &HostDir,
+    fields: &FieldsRead,
+    v: ContainerdVersion,
+    out: &mut Vec<Finding>,
+) -> bool {
     let Some(caps) = &fields.capabilities else {
         return true;
     };
@@ -74,7 +87,9 @@ fn capabilities(d: &HostDir, fields: &FieldsRead, v: ContainerdVersion, out: &mu
         let why = match cap.as_str() {
             "pull" | "resolve" | "push" => continue,
             "referrers" if (v.major, v.minor) >= (2, 2) => continue,
-            "referrers" => format!("`referrers` is a capability only from containerd 2.2; containerd {v} calls it unknown"),
+            "referrers" => format!(
+                "`referrers` is a capability only from containerd 2.2; containerd {v} calls it unknown"
+            ),
             other => format!("{other:?} is not a capability (pull, resolve, push, referrers)"),
         };
         used = false;
@@ -83,9 +98,15 @@ fn capabilities(d: &HostDir, fields: &FieldsRead, v: ContainerdVersion, out: &mu
                 Code::HostsBadCapability,
                 &d.hosts_toml,
                 line,
-                format!("{why}, and an unknown capability makes containerd drop the whole file; {}", fallback_note(d)),
+                format!(
+                    "{why}, and an unknown capability makes containerd drop the whole file; {}",
+                    fallback_note(d)
+                ),
             )
-            .fix(format!("certsd apply --host {} --capabilities pull,resolve", d.host)),
+            .fix(format!(
+                "certsd apply --host {} --capabilities pull,resolve",
+                d.host
+            )),
         );
     }
     if lower.iter().any(|c| c == "pull") && !lower.iter().any(|c| c == "resolve") {
@@ -109,7 +130,8 @@ fn unknown_keys(d: &HostDir, fields: &FieldsRead, out: &mut Vec<Finding>) {
             .map(|k| (distance(key, k), *k))
             .min()
             .filter(|(dist, _)| *dist <= 3);
-        let mut message = format!("`{key}` is not a key containerd reads: it is ignored in silence");
+        let mut message =
+            format!("`{key}` is not a key containerd reads: it is ignored in silence");
         let mut fix = format!("remove `{key}`");
         if let Some((_, k)) = nearest {
             message.push_str(&format!(" (did you mean `{k}`?)"));
@@ -128,7 +150,9 @@ fn unsupported(d: &HostDir, fields: &FieldsRead, v: ContainerdVersion, out: &mut
                 Code::HostsFieldUnsupported,
                 &d.hosts_toml,
                 fields.line("dial_timeout"),
-                format!("dial_timeout arrived in containerd 2.0.7 and 2.1: containerd {v} ignores it"),
+                format!(
+                    "dial_timeout arrived in containerd 2.0.7 and 2.1: containerd {v} ignores it"
+                ),
             )
             .fix("remove it, or upgrade containerd"),
         );
@@ -159,9 +183,12 @@ fn urls(d: &HostDir, read: &HostsRead, out: &mut Vec<Finding>) -> bool {
         all.push((server, read.top.line("server"), Origin::Server));
     }
     for (url, line, origin) in all {
-        let trap = url.starts_with("http") && !url.starts_with("http://") && !url.starts_with("https://");
+        let trap =
+            url.starts_with("http") && !url.starts_with("http://") && !url.starts_with("https://");
         let why = if trap {
-            Some(format!("{url:?} starts with \"http\" but has no http:// or https://, so containerd takes it as the scheme"))
+            Some(format!(
+                "{url:?} starts with \"http\" but has no http:// or https://, so containerd takes it as the scheme"
+            ))
         } else {
             Endpoint::parse(url, &d.host, origin).err()
         };
@@ -182,7 +209,11 @@ pub fn distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let cur = row[j + 1];
-            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(row[j]).min(cur) };
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(row[j]).min(cur)
+            };
             prev = cur;
         }
     }

@@ -35,7 +35,12 @@ pub fn check(
                     continue;
                 }
                 Err(err) => {
-                    out.push(Finding::new(Code::ConfigUnreadable, &file, 0, format!("{err:#}")));
+                    out.push(Finding::new(
+                        Code::ConfigUnreadable,
+                        &file,
+                        0,
+                        format!("{err:#}"),
+                    ));
                     continue;
                 }
             };
@@ -47,8 +52,13 @@ pub fn check(
                         .downcast_ref::<Located>()
                         .map_or_else(|| format!("{err:#}"), |l| l.message.clone());
                     out.push(
-                        Finding::new(Code::ConfigUnreadable, &file, line, format!("drop-in: {message}"))
-                            .fix("fix the drop-in at that line: containerd refuses to start with it"),
+                        Finding::new(
+                            Code::ConfigUnreadable,
+                            &file,
+                            line,
+                            format!("drop-in: {message}"),
+                        )
+                        .fix("fix the drop-in at that line: containerd refuses to start with it"),
                     );
                 }
             }
@@ -79,7 +89,11 @@ fn expand(
     } else {
         format!("{}/{pattern}", dir.as_str().trim_end_matches('/'))
     };
-    let Ok(path) = NodePath::parse("imports", Path::new(&joined), "/etc/containerd/conf.d/*.toml") else {
+    let Ok(path) = NodePath::parse(
+        "imports",
+        Path::new(&joined),
+        "/etc/containerd/conf.d/*.toml",
+    ) else {
         return Vec::new();
     };
     if !pattern.contains('*') {
@@ -158,7 +172,10 @@ fn judge(
         Finding::new(Code::ImportsOverride, file, line, message).fix(fix)
     };
     if v.major < 2 {
-        if let Some((_, line)) = drop_in.plugin_tables().into_iter().find(|(p, _)| p == GRPC || p == "cri")
+        if let Some((_, line)) = drop_in
+            .plugin_tables()
+            .into_iter()
+            .find(|(p, _)| p == GRPC || p == "cri")
             && drop_in.config_path().is_none_or(str::is_empty)
             && main_path.is_some_and(|p| !p.is_empty())
         {
@@ -173,14 +190,21 @@ fn judge(
     }
     for (key, line) in registry_sets(drop_in) {
         if key == "config_path" && v.major < 2 {
-            out.push(override_at(line, format!(
-                "this drop-in sets config_path {:?}; it replaces config.toml's",
-                drop_in.config_path().unwrap_or_default()
-            )).severity(Severity::Warning));
+            out.push(
+                override_at(
+                    line,
+                    format!(
+                        "this drop-in sets config_path {:?}; it replaces config.toml's",
+                        drop_in.config_path().unwrap_or_default()
+                    ),
+                )
+                .severity(Severity::Warning),
+            );
         }
     }
     let conflicts = rules::cri_conflicts(drop_in, scene.target);
-    let path_set = main_path.is_some_and(|p| !p.is_empty()) || drop_in.config_path().is_some_and(|p| !p.is_empty());
+    let path_set = main_path.is_some_and(|p| !p.is_empty())
+        || drop_in.config_path().is_some_and(|p| !p.is_empty());
     for m in conflicts.mirrors.iter().filter(|_| path_set) {
         out.push(
             Finding::new(
@@ -205,19 +229,31 @@ fn judge_2x(
 ) {
     let main_v = main.declared_version().map(|(v, _)| v);
     let drop_v = drop_in.declared_version();
-    let grpc_registry = drop_in.registry_tables().into_iter().find(|t| t.plugin == GRPC);
+    let grpc_registry = drop_in
+        .registry_tables()
+        .into_iter()
+        .find(|t| t.plugin == GRPC);
     if v.minor < 3
         && let (Some((dv, vline)), Some(mv)) = (drop_v, main_v)
     {
-        if dv < ConfigVersion::V3 && mv >= ConfigVersion::V3 && let Some(t) = &grpc_registry {
-            out.push(override_at(t.line.max(vline), format!(
-                "this version {} drop-in makes the merged config version {}, so containerd {v} \
+        if dv < ConfigVersion::V3
+            && mv >= ConfigVersion::V3
+            && let Some(t) = &grpc_registry
+        {
+            out.push(override_at(
+                t.line.max(vline),
+                format!(
+                    "this version {} drop-in makes the merged config version {}, so containerd {v} \
                  migrates it and replaces the images plugin's whole registry table with this one: \
                  config.toml's config_path and headers are lost",
-                dv as u8, dv as u8
-            )));
+                    dv as u8, dv as u8
+                ),
+            ));
         }
-        if dv >= ConfigVersion::V3 && mv < ConfigVersion::V3 && main_path.is_some_and(|p| !p.is_empty()) {
+        if dv >= ConfigVersion::V3
+            && mv < ConfigVersion::V3
+            && main_path.is_some_and(|p| !p.is_empty())
+        {
             out.push(override_at(vline, format!(
                 "this version {} drop-in makes the merged config version {}: containerd {v} then \
                  skips migrating config.toml's io.containerd.grpc.v1.cri registry, so its \
@@ -230,7 +266,11 @@ fn judge_2x(
         && Some(path) != main_path
     {
         let line = drop_in.config_path_line();
-        let severity = if path.is_empty() { Severity::Error } else { Severity::Warning };
+        let severity = if path.is_empty() {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
         out.push(override_at(line, format!(
             "this drop-in sets config_path {path:?}, which wins over config.toml's {:?} when containerd {v} merges them",
             main_path.unwrap_or_default()

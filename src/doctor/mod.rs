@@ -55,7 +55,12 @@ pub struct Finding {
 
 impl Finding {
     /// A finding with the code's usual severity.
-    pub fn new(code: Code, path: impl ToString, line: usize, message: impl Into<String>) -> Finding {
+    pub fn new(
+        code: Code,
+        path: impl ToString,
+        line: usize,
+        message: impl Into<String>,
+    ) -> Finding {
         Finding {
             severity: code.severity(),
             code,
@@ -98,8 +103,14 @@ impl Finding {
 /// A format module's message without the advice meant for `plan`/`apply`
 /// (doctor gives its own fix) and without a leading `path: `.
 fn bare(message: &str, path: &str) -> String {
-    let mut m = message.strip_prefix(&format!("{path}: ")).unwrap_or(message);
-    for tail in [" (nothing was written)", "; fix or remove it", "; fix the file"] {
+    let mut m = message
+        .strip_prefix(&format!("{path}: "))
+        .unwrap_or(message);
+    for tail in [
+        " (nothing was written)",
+        "; fix or remove it",
+        "; fix the file",
+    ] {
         m = m.strip_suffix(tail).unwrap_or(m);
     }
     m.to_owned()
@@ -169,7 +180,13 @@ pub fn run(scene: &Scene<'_>, settings: &DoctorSettings) -> Report {
     let mut findings = Vec::new();
     let facts = config::check(scene, version, &mut findings);
     let hosts = hosts::check(scene, &facts, settings, &mut findings);
-    files::check(scene.root, &hosts, version, settings.warn_days, &mut findings);
+    files::check(
+        scene.root,
+        &hosts,
+        version,
+        settings.warn_days,
+        &mut findings,
+    );
     if settings.connect {
         probes::check(scene.root, &hosts, version, settings.timeout, &mut findings);
     }
@@ -185,7 +202,10 @@ pub fn run(scene: &Scene<'_>, settings: &DoctorSettings) -> Report {
     findings.retain(|f| wanted(f.host.as_ref()));
     Report {
         findings: order(findings, &hosts),
-        certs: certs.into_iter().filter(|c| wanted(c.host.as_ref())).collect(),
+        certs: certs
+            .into_iter()
+            .filter(|c| wanted(c.host.as_ref()))
+            .collect(),
     }
 }
 
@@ -197,7 +217,10 @@ fn order(mut findings: Vec<Finding>, hosts: &[hosts::HostDir]) -> Vec<Finding> {
             return usize::MAX;
         }
         f.host.as_ref().map_or(0, |h| {
-            1 + hosts.iter().position(|d| d.host == *h).unwrap_or(hosts.len())
+            1 + hosts
+                .iter()
+                .position(|d| d.host == *h)
+                .unwrap_or(hosts.len())
         })
     };
     findings.sort_by_key(rank);

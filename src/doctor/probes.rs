@@ -17,14 +17,21 @@ use super::hosts::HostDir;
 use super::{Code, Finding, Severity};
 
 /// Probes every endpoint of every wanted host.
-pub fn check(root: &Root, hosts: &[HostDir], v: ContainerdVersion, timeout: Duration, out: &mut Vec<Finding>) {
+pub fn check(
+    root: &Root,
+    hosts: &[HostDir],
+    v: ContainerdVersion,
+    timeout: Duration,
+    out: &mut Vec<Finding>,
+) {
     let system = connect::load_system_roots(root.dir());
     for d in hosts.iter().filter(|d| d.wanted && d.host != "_default") {
         let mut found = Vec::new();
         for (endpoint, trust, line) in endpoints(root, d, &system) {
             let verdict = connect::probe(&endpoint, &trust, v, timeout);
             let path = if d.exists { &d.hosts_toml } else { &d.dir };
-            let mut f = Finding::new(Code::Connect(verdict.code), path, line, verdict.message).host(&d.host);
+            let mut f = Finding::new(Code::Connect(verdict.code), path, line, verdict.message)
+                .host(&d.host);
             if let Some(fix) = fix(verdict.code, d) {
                 f = f.fix(fix);
             }
@@ -44,10 +51,17 @@ fn fall_through(mut found: Vec<Finding>) -> Vec<Finding> {
         if let Some(j) = later
             && found[i].severity == Severity::Error
         {
-            let next = found[i + 1 + j].message.split(": ").next().unwrap_or_default().to_owned();
+            let next = found[i + 1 + j]
+                .message
+                .split(": ")
+                .next()
+                .unwrap_or_default()
+                .to_owned();
             let f = &mut found[i];
             f.severity = Severity::Warning;
-            f.message.push_str(&format!("; containerd moves on to {next}, which works, so pulls only slow down"));
+            f.message.push_str(&format!(
+                "; containerd moves on to {next}, which works, so pulls only slow down"
+            ));
         }
     }
     found
@@ -68,7 +82,11 @@ fn endpoints(root: &Root, d: &HostDir, system: &SystemRoots) -> Vec<(Endpoint, T
                 None => Endpoint::containerd_default(&d.host),
             };
             if let Ok(e) = server {
-                out.push((e, trust(root, d, &read.top, system), read.top.line("server")));
+                out.push((
+                    e,
+                    trust(root, d, &read.top, system),
+                    read.top.line("server"),
+                ));
             }
         }
         None => {
@@ -102,8 +120,15 @@ fn trust(root: &Root, d: &HostDir, fields: &FieldsRead, system: &SystemRoots) ->
 fn docker_trust(root: &Root, d: &HostDir, system: &SystemRoots) -> Trust {
     Trust {
         system: system.clone(),
-        ca: d.docker_cas.iter().filter_map(|p| ca_file(root, p)).collect(),
-        client: d.docker_clients.iter().find_map(|(c, k)| client(root, c, k)),
+        ca: d
+            .docker_cas
+            .iter()
+            .filter_map(|p| ca_file(root, p))
+            .collect(),
+        client: d
+            .docker_clients
+            .iter()
+            .find_map(|(c, k)| client(root, c, k)),
         skip_verify: None,
     }
 }
@@ -128,11 +153,24 @@ fn fix(code: connect::Code, d: &HostDir) -> Option<String> {
     let h = &d.host;
     Some(match code {
         connect::Code::Trusted => return None,
-        connect::Code::UnknownAuthority => format!("certsd apply --host {h} --ca CA.crt (the CA that issued the server's certificate)"),
-        connect::Code::NameMismatch => format!("give the registry a certificate whose SANs hold the name: certsd apply --host {h} --self-signed --renew (or certsd cert server --dns NAME)"),
-        connect::Code::Expired => format!("renew the registry's certificate: certsd apply --host {h} --self-signed --renew (or --ca-dir DIR --renew)"),
-        connect::Code::ClientCertRequired => format!("certsd apply --host {h} --client-cert client.crt --client-key client.key (a pair the registry's client CA signed)"),
-        connect::Code::PlainHttp => format!("write the scheme the endpoint speaks: certsd apply --host {h} --server http://{h} (or https://)"),
-        connect::Code::Unreachable => "check the name, port, DNS and firewall: the registry must answer on that address".to_owned(),
+        connect::Code::UnknownAuthority => format!(
+            "certsd apply --host {h} --ca CA.crt (the CA that issued the server's certificate)"
+        ),
+        connect::Code::NameMismatch => format!(
+            "give the registry a certificate whose SANs hold the name: certsd apply --host {h} --self-signed --renew (or certsd cert server --dns NAME)"
+        ),
+        connect::Code::Expired => format!(
+            "renew the registry's certificate: certsd apply --host {h} --self-signed --renew (or --ca-dir DIR --renew)"
+        ),
+        connect::Code::ClientCertRequired => format!(
+            "certsd apply --host {h} --client-cert client.crt --client-key client.key (a pair the registry's client CA signed)"
+        ),
+        connect::Code::PlainHttp => format!(
+            "write the scheme the endpoint speaks: certsd apply --host {h} --server http://{h} (or https://)"
+        ),
+        connect::Code::Unreachable => {
+            "check the name, port, DNS and firewall: the registry must answer on that address"
+                .to_owned()
+        }
     })
 }

@@ -31,9 +31,7 @@ pub fn list_dir(root: &Root, path: &NodePath) -> Result<Option<Vec<DirEntry>>> {
     for entry in entries {
         let entry = entry.with_context(|| format!("{path}: cannot list"))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let is_dir = root
-            .resolve(&path.join(&name))
-            .is_ok_and(|p| p.is_dir());
+        let is_dir = root.resolve(&path.join(&name)).is_ok_and(|p| p.is_dir());
         out.push(DirEntry { name, is_dir });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));

@@ -34,7 +34,13 @@ struct JsonFinding<'a> {
 }
 
 /// Prints the report; `certs` adds the table of certificates.
-pub fn print(report: &Report, certs: bool, format: Output, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
+pub fn print(
+    report: &Report,
+    certs: bool,
+    format: Output,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<()> {
     match format {
         Output::Json => {
             let json = JsonReport {
@@ -51,7 +57,14 @@ pub fn print(report: &Report, certs: bool, format: Output, out: &mut dyn Write, 
                 out.write_all(table(&report.certs).as_bytes())?;
             }
             for f in &report.findings {
-                writeln!(out, "{} {} {}: {}", f.severity.as_str(), f.code.as_str(), f.place(), f.message)?;
+                writeln!(
+                    out,
+                    "{} {} {}: {}",
+                    f.severity.as_str(),
+                    f.code.as_str(),
+                    f.place(),
+                    f.message
+                )?;
                 if let Some(fix) = &f.fix {
                     writeln!(out, "  fix: {fix}")?;
                 }
@@ -83,16 +96,35 @@ fn summary(report: &Report) -> String {
         return "doctor: no findings".to_owned();
     }
     let plural = |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
-    format!("doctor: {}, {}, {}", plural(e, "error"), plural(w, "warning"), plural(i, "note"))
+    format!(
+        "doctor: {}, {}, {}",
+        plural(e, "error"),
+        plural(w, "warning"),
+        plural(i, "note")
+    )
 }
 
 /// Columns like `kubeadm certs check-expiration`.
 fn table(rows: &[CertRow]) -> String {
-    let head = ["CERTIFICATE", "USE", "SUBJECT", "ISSUER", "EXPIRES", "DAYS LEFT"];
+    let head = [
+        "CERTIFICATE",
+        "USE",
+        "SUBJECT",
+        "ISSUER",
+        "EXPIRES",
+        "DAYS LEFT",
+    ];
     let cells: Vec<[String; 6]> = rows
         .iter()
         .map(|r| {
-            [r.path.clone(), r.use_.to_owned(), r.subject.clone(), r.issuer.clone(), r.not_after.clone(), r.days_left.to_string()]
+            [
+                r.path.clone(),
+                r.use_.to_owned(),
+                r.subject.clone(),
+                r.issuer.clone(),
+                r.not_after.clone(),
+                r.days_left.to_string(),
+            ]
         })
         .collect();
     let mut width = head.map(str::len);

@@ -83,7 +83,15 @@ mod tests {
 
     #[test]
     fn timeouts_are_positive_seconds() {
-        for (raw, ok) in [("5", true), ("0.5", true), ("0", false), ("-1", false), ("nan", false), ("1e9", false), ("x", false)] {
+        for (raw, ok) in [
+            ("5", true),
+            ("0.5", true),
+            ("0", false),
+            ("-1", false),
+            ("nan", false),
+            ("1e9", false),
+            ("x", false),
+        ] {
             let input = DoctorInput {
                 timeout: Some(raw.into()),
                 ..DoctorInput::default()
@@ -101,6 +109,9 @@ mod tests {
             ..DoctorInput::default()
         };
         let err = DoctorSettings::new(&input, &origin()).unwrap_err();
-        assert_eq!(crate::exit_codes::Code::for_error(&err), crate::exit_codes::Code::Usage);
+        assert_eq!(
+            crate::exit_codes::Code::for_error(&err),
+            crate::exit_codes::Code::Usage
+        );
     }
 }

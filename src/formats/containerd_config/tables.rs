@@ -94,7 +94,12 @@ impl ContainerdConfig {
             .collect()
     }
 
-    fn registry_table(&self, plugin: &'static str, table: &dyn TableLike, line: usize) -> RegistryTable {
+    fn registry_table(
+        &self,
+        plugin: &'static str,
+        table: &dyn TableLike,
+        line: usize,
+    ) -> RegistryTable {
         let mut legacy = Vec::new();
         for key in ["mirrors", "configs", "auths"] {
             let Some(item) = table.get(key) else {

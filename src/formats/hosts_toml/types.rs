@@ -31,9 +31,9 @@ fn wrong(key: &str, item: &Item) -> Option<String> {
         _ => type_name(item),
     };
     match key {
-        "server" | "dial_timeout" if value.and_then(Value::as_str).is_none() => Some(format!(
-            "`{key}` is {is}; containerd takes a string"
-        )),
+        "server" | "dial_timeout" if value.and_then(Value::as_str).is_none() => {
+            Some(format!("`{key}` is {is}; containerd takes a string"))
+        }
         "dial_timeout" => {
             let text = value.and_then(Value::as_str).unwrap_or_default();
             (!is_go_duration(text)).then(|| {
@@ -43,7 +43,9 @@ fn wrong(key: &str, item: &Item) -> Option<String> {
         "skip_verify" | "override_path" if value.and_then(Value::as_bool).is_none() => Some(
             format!("`{key}` is {is}; containerd takes true or false (no quotes)"),
         ),
-        "capabilities" if !value.is_some_and(all_strings) || value.and_then(Value::as_array).is_none() => {
+        "capabilities"
+            if !value.is_some_and(all_strings) || value.and_then(Value::as_array).is_none() =>
+        {
             Some(format!(
                 "`capabilities` is {is}; containerd takes an array of strings, e.g. [\"pull\", \"resolve\"]"
             ))
@@ -158,7 +160,14 @@ mod tests {
         let text = "server = 1\nca = 5\nskip_verify = \"true\"\nclient = [[\"a\"]]\ncapabilities = \"pull\"\n[header]\nX = 1\n";
         assert_eq!(
             errors(text),
-            ["server:1", "ca:2", "skip_verify:3", "client:4", "capabilities:5", "header:6"]
+            [
+                "server:1",
+                "ca:2",
+                "skip_verify:3",
+                "client:4",
+                "capabilities:5",
+                "header:6"
+            ]
         );
     }
 
