@@ -74,10 +74,9 @@ fn connect_codes(json: &Value) -> BTreeMap<String, Vec<String>> {
     by_host
 }
 
-#[test]
-fn connect_names_every_verdict_against_real_servers_and_writes_nothing() {
+/// The test PKI plus a server certificate for the loopback names and one that expired.
+fn loopback_pki() -> Pki {
     let pki = Pki::new();
-    // A server certificate for the loopback names, and one that expired.
     pki.certsd(&[
         "cert",
         "server",
@@ -95,6 +94,28 @@ fn connect_names_every_verdict_against_real_servers_and_writes_nothing() {
         datetime!(2020-01-01 0:00 UTC),
         datetime!(2021-01-01 0:00 UTC),
     );
+    pki
+}
+
+fn v3_config(root: &Path) {
+    fs::create_dir_all(root.join("etc/containerd")).unwrap();
+    fs::write(
+        root.join("etc/containerd/config.toml"),
+        "version = 3\n[plugins.'io.containerd.cri.v1.images'.registry]\n  config_path = '/etc/containerd/certs.d'\n",
+    )
+    .unwrap();
+}
+
+/// A hosts.toml whose server (and its [host] table) trusts the test CA.
+fn with_ca(url: &str) -> String {
+    format!(
+        "server = \"{url}\"\nca = \"/etc/pki/registry-ca.crt\"\n[host.\"{url}\"]\n  ca = \"/etc/pki/registry-ca.crt\"\n"
+    )
+}
+
+#[test]
+fn connect_names_every_verdict_against_real_servers_and_writes_nothing() {
+    let pki = loopback_pki();
     let trusted = OpenSsl::start(pki.path(), "lo/server.crt", "lo/server.key", &[]);
     let by_name = OpenSsl::start(pki.path(), "lo/server.crt", "lo/server.key", &[]);
     let wrong_name = OpenSsl::start(pki.path(), "reg/server.crt", "reg/server.key", &[]);
@@ -110,18 +131,8 @@ fn connect_names_every_verdict_against_real_servers_and_writes_nothing() {
 
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    fs::create_dir_all(root.join("etc/containerd")).unwrap();
-    fs::write(
-        root.join("etc/containerd/config.toml"),
-        "version = 3\n[plugins.'io.containerd.cri.v1.images'.registry]\n  config_path = '/etc/containerd/certs.d'\n",
-    )
-    .unwrap();
+    v3_config(root);
     copy(&pki, "pki/ca.crt", root, "/etc/pki/registry-ca.crt");
-    let with_ca = |url: String| {
-        format!(
-            "server = \"{url}\"\nca = \"/etc/pki/registry-ca.crt\"\n[host.\"{url}\"]\n  ca = \"/etc/pki/registry-ca.crt\"\n"
-        )
-    };
     let cases: [(&str, u16, &str); 7] = [
         ("127.0.0.1", trusted.port, "connect-trusted"),
         ("localhost", by_name.port, "connect-trusted"),
@@ -135,7 +146,7 @@ fn connect_names_every_verdict_against_real_servers_and_writes_nothing() {
         host(
             root,
             &format!("{name}:{port}"),
-            &with_ca(format!("https://{name}:{port}")),
+            &with_ca(&format!("https://{name}:{port}")),
         );
     }
     // The unknown authority: no ca at all, and an empty system pool under the root.

@@ -4,6 +4,8 @@
 //! what `config_path` says, and the legacy tables that kill the CRI plugin
 //! beside it (the rule shared with the planner, `core::rules`).
 
+use std::fmt::Write as _;
+
 use crate::core::rules;
 use crate::formats::containerd_config::{ContainerdConfig, RegistryTable};
 use crate::formats::toml_util::Located;
@@ -383,7 +385,7 @@ fn conflicts(scene: &Scene<'_>, config: &ContainerdConfig, out: &mut Vec<Finding
             ("--client-key", &tls.key_file),
         ] {
             if let Some(value) = value {
-                flags.push_str(&format!(" {flag} {value}"));
+                let _ = write!(flags, " {flag} {value}");
             }
         }
         if tls.insecure_skip_verify == Some(true) {
@@ -418,7 +420,7 @@ fn mirror_host(namespace: &str) -> &str {
     }
 }
 
-/// legacy-config-deprecated for `configs`/`auths` (and `mirrors` without config_path).
+/// legacy-config-deprecated for `configs`/`auths` (and `mirrors` without `config_path`).
 fn deprecated(
     path: &NodePath,
     config: &ContainerdConfig,

@@ -231,7 +231,7 @@ fn ca_file(root: &Root, d: &HostDir, r: &Referenced, warn_days: u32) -> Vec<Find
     out.extend(
         certificates(&bytes)
             .iter()
-            .flat_map(|c| dates(r, d, c, warn_days)),
+            .filter_map(|c| dates(r, d, c, warn_days)),
     );
     out
 }

@@ -61,7 +61,9 @@ pub fn check(
         want(host, &mut found, facts, out);
     }
     if settings.hosts.is_empty() {
-        found.iter_mut().for_each(|d| d.wanted = true);
+        for d in &mut found {
+            d.wanted = true;
+        }
     }
     if let Some(dir) = facts.dirs.first().filter(|_| !found.is_empty()) {
         out.push(
@@ -146,6 +148,8 @@ fn check_dir(
 }
 
 /// Collects the files containerd reads from a directory without hosts.toml.
+// containerd matches these suffixes case-sensitively (Go's strings.HasSuffix).
+#[allow(clippy::case_sensitive_file_extension_comparisons)]
 fn docker_style(d: &mut HostDir, entries: &[DirEntry]) {
     for e in entries.iter().filter(|e| !e.is_dir) {
         if e.name.ends_with(".crt") {
@@ -195,7 +199,7 @@ fn no_hosts_toml(d: &HostDir, entries: &[DirEntry]) -> Finding {
     {
         return Finding::new(
             Code::HostDirShadowed,
-            d.dir.join(&typo.name),
+            &d.dir.join(&typo.name),
             0,
             format!(
                 "containerd reads only hosts.toml; {} is never read; {}",
@@ -231,6 +235,7 @@ fn empty(d: &HostDir) -> Finding {
 }
 
 /// `host.toml`, `hosts.tml`, `hosts.yaml`, `Hosts.toml`, `hosts.toml.txt` ...
+#[allow(clippy::case_sensitive_file_extension_comparisons)] // lower-cased already
 fn looks_like_hosts_toml(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     lower != "hosts.toml"
@@ -243,7 +248,7 @@ fn looks_like_hosts_toml(name: &str) -> bool {
 fn stray_file(dir: &NodePath, name: &str) -> Finding {
     Finding::new(
         Code::HostDirShadowed,
-        dir.join(name),
+        &dir.join(name),
         0,
         format!("a file directly in the hosts directory is never read: containerd reads {dir}/<host>/hosts.toml"),
     )
@@ -261,7 +266,7 @@ fn shadowed_pairs(entries: &[DirEntry], parent: &NodePath, out: &mut Vec<Finding
             out.push(
                 Finding::new(
                     Code::HostDirShadowed,
-                    parent.join(&e.name),
+                    &parent.join(&e.name),
                     0,
                     format!(
                         "{} is never read: containerd looks up {under} first, and it exists",

@@ -4,6 +4,8 @@
 //! containerd drop the whole file; unknown keys and fields newer than the
 //! containerd are ignored in silence.
 
+use std::fmt::Write as _;
+
 use crate::formats::hosts_toml::{FieldsRead, HostsRead, KNOWN_KEYS};
 use crate::version::ContainerdVersion;
 
@@ -134,7 +136,7 @@ fn unknown_keys(d: &HostDir, fields: &FieldsRead, out: &mut Vec<Finding>) {
             format!("`{key}` is not a key containerd reads: it is ignored in silence");
         let mut fix = format!("remove `{key}`");
         if let Some((_, k)) = nearest {
-            message.push_str(&format!(" (did you mean `{k}`?)"));
+            let _ = write!(message, " (did you mean `{k}`?)");
             fix = format!("rename `{key}` to `{k}`");
         }
         out.push(Finding::new(Code::HostsUnknownKey, &d.hosts_toml, *line, message).fix(fix));

@@ -57,7 +57,7 @@ impl Finding {
     /// A finding with the code's usual severity.
     pub fn new(
         code: Code,
-        path: impl ToString,
+        path: &impl ToString,
         line: usize,
         message: impl Into<String>,
     ) -> Finding {

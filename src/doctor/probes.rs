@@ -5,6 +5,7 @@
 //! first `client` pair, `skip_verify`. A directory containerd reads
 //! docker-style is probed with its `*.crt` and `*.cert`/`*.key` files.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::formats::hosts_toml::FieldsRead;
@@ -59,9 +60,10 @@ fn fall_through(mut found: Vec<Finding>) -> Vec<Finding> {
                 .to_owned();
             let f = &mut found[i];
             f.severity = Severity::Warning;
-            f.message.push_str(&format!(
+            let _ = write!(
+                f.message,
                 "; containerd moves on to {next}, which works, so pulls only slow down"
-            ));
+            );
         }
     }
     found

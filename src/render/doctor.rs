@@ -4,6 +4,7 @@
 //! `{"findings": [...], "errors": N, "warnings": N}` (plus `certificates`
 //! with `--certs`).
 
+use std::fmt::Write as _;
 use std::io::Write;
 
 use anyhow::Result;
@@ -139,7 +140,7 @@ fn table(rows: &[CertRow]) -> String {
             if i + 1 == cols.len() {
                 s.push_str(c);
             } else {
-                s.push_str(&format!("{c:<w$}  "));
+                let _ = write!(s, "{c:<w$}  ");
             }
         }
         s.push('\n');

@@ -138,9 +138,9 @@ impl ContainerdConfig {
 
     /// A table's header line, else the line of the key that names it.
     fn item_line(&self, parent: &dyn TableLike, key: &str, item: &Item) -> usize {
-        item.as_table()
-            .and_then(Table::span)
-            .map(|s| line_col(&self.original, s.start).0)
-            .unwrap_or_else(|| self.key_line(parent, key))
+        item.as_table().and_then(Table::span).map_or_else(
+            || self.key_line(parent, key),
+            |s| line_col(&self.original, s.start).0,
+        )
     }
 }
