@@ -238,7 +238,8 @@ fn empty(d: &HostDir) -> Finding {
 #[allow(clippy::case_sensitive_file_extension_comparisons)] // lower-cased already
 fn looks_like_hosts_toml(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    lower != "hosts.toml"
+    // containerd opens exactly `hosts.toml`: `Hosts.toml` is a typo too.
+    name != "hosts.toml"
         && (lower.starts_with("hosts.")
             || lower.starts_with("host.")
             || lower.ends_with(".toml")

@@ -138,7 +138,7 @@ mod tests {
     use super::*;
 
     fn errors(text: &str) -> Vec<String> {
-        let doc: toml_edit::DocumentMut = text.parse().unwrap();
+        let doc = toml_edit::Document::parse(text).unwrap();
         type_errors(doc.as_table(), text)
             .into_iter()
             .map(|e| format!("{}:{}", e.key, e.line))
