@@ -11,7 +11,7 @@ mod cert;
 pub mod cli;
 mod commands;
 mod core;
-/// Public while `certsd doctor` is wired up: `tests/connect.rs` drives the probe directly.
+/// Public so `tests/connect.rs` can drive the `--connect` probe directly.
 pub mod doctor;
 pub mod exit_codes;
 mod formats;
@@ -24,7 +24,7 @@ mod writer;
 use cli::Command;
 use commands::trust::TrustRun;
 use exit_codes::Code;
-use settings::{Origin, Settings};
+use settings::{DoctorSettings, Origin, Settings};
 
 /// Runs one parsed command line.
 pub fn run(cli: &cli::Cli) -> anyhow::Result<Code> {
@@ -56,5 +56,10 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<Code> {
             commands::trust::apply(&run)
         }
         Command::Cert(c) => commands::cert::run(&c.job(), global.output, &origin),
+        Command::Doctor(args) => {
+            let settings = Settings::new(&global, &origin)?;
+            let doctor = DoctorSettings::new(&args.input(), &origin)?;
+            commands::doctor::run(&settings, &doctor)
+        }
     }
 }

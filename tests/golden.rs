@@ -10,7 +10,7 @@
 //!
 //! Beyond the expected files, every case checks four properties:
 //! a failing run leaves the tree exactly as it was (content, mode, mtime);
-//! `plan` never writes; a successful `apply` run again writes nothing;
+//! `plan` and `doctor` never write; a successful `apply` run again writes nothing;
 //! no private key (a `PRIVATE KEY-----` PEM line) is ever printed.
 //!
 //! `UPDATE_GOLDEN=1 cargo test golden` rewrites the expected files; review
@@ -230,7 +230,8 @@ fn run_case(case: &Path) -> Vec<String> {
             case.display()
         ));
     }
-    if first.code != 0 || args.first().is_some_and(|a| a == "plan") {
+    // `doctor` is read-only whatever it finds, like `plan`.
+    if first.code != 0 || args.first().is_some_and(|a| a == "plan" || a == "doctor") {
         if before != after {
             problems.push(format!(
                 "{}: the tree changed although the run failed or only planned",

@@ -2,10 +2,10 @@
 //! and how the command line spells each setting in messages.
 
 use super::cert::{CertCommand, IssueArgs};
-use super::{GlobalArgs, OutputFormat, TrustArgs};
+use super::{DoctorArgs, GlobalArgs, OutputFormat, TrustArgs};
 use crate::settings::{
-    CertJob, CsrJob, Field, GlobalInput, IssueInput, IssueSettingsInput, Output, RegistryInput,
-    SignJob,
+    CertJob, CsrJob, DoctorInput, Field, GlobalInput, IssueInput, IssueSettingsInput, Output,
+    RegistryInput, SignJob,
 };
 
 /// The flag that sets `field`, for messages.
@@ -42,6 +42,7 @@ pub fn flag_name(field: Field) -> &'static str {
         Field::Ip => "--ip",
         Field::Kubernetes => "--kubernetes",
         Field::Signer => "--signer",
+        Field::Timeout => "--timeout",
     }
 }
 
@@ -92,6 +93,18 @@ impl TrustArgs {
             issue,
             replace_trust: self.replace_trust,
         }]
+    }
+}
+
+impl DoctorArgs {
+    pub fn input(&self) -> DoctorInput {
+        DoctorInput {
+            hosts: self.host.clone(),
+            connect: self.connect,
+            timeout: self.timeout.clone(),
+            warn_days: self.warn_days,
+            certs: self.certs,
+        }
     }
 }
 

@@ -70,6 +70,29 @@ pub enum Command {
     /// Make and inspect registry certificates.
     #[command(subcommand)]
     Cert(cert::CertCommand),
+    /// Say why a node cannot pull: read the node as the installed containerd
+    /// would, report every problem with its file, line and fix. Writes nothing.
+    Doctor(DoctorArgs),
+}
+
+/// `certsd doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Only this registry's findings (and the config's); repeatable.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub host: Vec<String>,
+    /// Also shake hands with each endpoint, with exactly the trust containerd would use.
+    #[arg(long)]
+    pub connect: bool,
+    /// Seconds per endpoint for --connect [default: 5].
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<String>,
+    /// Warn of certificates that expire within N days [default: 30].
+    #[arg(long, value_name = "N")]
+    pub warn_days: Option<u32>,
+    /// Print a table of every certificate the node uses for registries.
+    #[arg(long)]
+    pub certs: bool,
 }
 
 #[derive(Debug, Args)]

@@ -4,3 +4,4 @@
 pub mod issuance;
 pub mod plan;
 pub mod planner;
+pub mod rules;

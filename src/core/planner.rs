@@ -90,7 +90,8 @@ fn warn_imports(path: &NodePath, config: &ContainerdConfig, plan: &mut Plan) {
 /// Every table that breaks the CRI plugin once `config_path` is set, in one error.
 fn refuse_conflicts(path: &NodePath, effective: &Effective<'_>) -> Result<()> {
     let mut found = Vec::new();
-    let mirrors = effective.mirrors();
+    let conflicts = super::rules::cri_conflicts(effective);
+    let mirrors = conflicts.mirrors;
     if !mirrors.is_empty() {
         let list = listing(mirrors.iter().map(|m| (&m.table, &m.location)));
         found.push(format!(
@@ -100,8 +101,8 @@ fn refuse_conflicts(path: &NodePath, effective: &Effective<'_>) -> Result<()> {
              tables, then run certsd again."
         ));
     }
-    let tls = effective.tls_configs();
-    if !effective.two_x && !tls.is_empty() {
+    let tls = conflicts.tls;
+    if !tls.is_empty() {
         let list = listing(tls.iter().map(|c| (&c.table, &c.location)));
         found.push(format!(
             "containerd 1.x refuses `configs.<host>.tls` together with `config_path` \

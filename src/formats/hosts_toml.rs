@@ -9,11 +9,11 @@
 
 use std::path::Path;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use toml_edit::{Array, Document, DocumentMut, Item, Key, Table, TableLike, Value};
 
 use super::templates;
-use super::toml_util::{self, locate, type_name};
+use super::toml_util::{self, Place, type_name};
 
 /// What containerd may do with an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,21 +157,19 @@ fn check_shape(file: &Path, text: &str, root: &Table) -> Result<()> {
     let Some(hosts) = root.get("host") else {
         return Ok(());
     };
-    let at = |t: &dyn TableLike, k: &str| locate(file, text, t.key(k).and_then(Key::span));
+    let at = |t: &dyn TableLike, k: &str| Place::new(file, text, t.key(k).and_then(Key::span));
     let hosts = hosts.as_table_like().ok_or_else(|| {
-        anyhow!(
-            "{}: `host` is {}, but hosts.toml needs [host.\"URL\"] tables; fix or remove it",
-            at(root, "host"),
+        at(root, "host").error(format!(
+            "`host` is {}, but hosts.toml needs [host.\"URL\"] tables; fix or remove it",
             type_name(hosts)
-        )
+        ))
     })?;
     for (url, item) in hosts.iter() {
         if !item.is_table_like() {
-            return Err(anyhow!(
-                "{}: host.{url:?} is {}, but it must be a table of endpoint settings; fix or remove it",
-                at(hosts, url),
+            return Err(at(hosts, url).error(format!(
+                "host.{url:?} is {}, but it must be a table of endpoint settings; fix or remove it",
                 type_name(item)
-            ));
+            )));
         }
     }
     Ok(())
@@ -357,8 +355,9 @@ fn client_value(cert: &str, key: &str) -> Value {
 
 mod anchors;
 mod read;
+mod types;
 
-pub use read::HostsRead;
+pub use read::{FieldsRead, HostsRead, KNOWN as KNOWN_KEYS};
 
 #[cfg(test)]
 #[path = "hosts_toml_tests.rs"]

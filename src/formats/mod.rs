@@ -6,4 +6,4 @@ pub mod containerd_config;
 pub mod hosts_toml;
 pub mod pem;
 mod templates;
-mod toml_util;
+pub mod toml_util;

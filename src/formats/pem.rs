@@ -56,6 +56,11 @@ pub enum ProblemKind {
     NoCertificate,
     /// A certificate outside its validity period.
     NotValidNow,
+    /// A client key that is not the certificate's.
+    KeyMismatch,
+    /// A client key that cannot be used: missing from the file, several,
+    /// encrypted, or unreadable.
+    KeyUnusable,
 }
 
 /// One problem of a PEM file; `fatal` ones stop a run.
@@ -191,6 +196,40 @@ pub fn check_client_pair(
             ));
     }
     Ok(warnings)
+}
+
+/// Every problem of a client pair as containerd loads it
+/// (`tls.X509KeyPair`: certificates from the first file, the key from the
+/// second, which may be the same file). Empty when the pair works.
+pub fn client_problems(cert_file: &Path, cert: &[u8], key_file: &Path, key: &[u8]) -> Vec<Problem> {
+    let leaf_key = blocks(cert_file, cert)
+        .map_err(|e| Problem::fatal(ProblemKind::NotPem, &e))
+        .and_then(|blocks| {
+            let certs = certificates(cert_file, &blocks)
+                .map_err(|e| Problem::fatal(ProblemKind::NoCertificate, &e))?;
+            Ok(certs[0].public_key().subject_public_key.data.to_vec())
+        });
+    let pair = load_key(key_file, key).map_err(|e| {
+        let kind = if blocks(key_file, key).is_err() {
+            ProblemKind::NotPem
+        } else {
+            ProblemKind::KeyUnusable
+        };
+        Problem::fatal(kind, &e)
+    });
+    match (leaf_key, pair) {
+        (Ok(leaf), Ok(pair)) if !cert::matches_public_key(&pair, &leaf) => {
+            vec![Problem::fatal(
+                ProblemKind::KeyMismatch,
+                &anyhow!(
+                    "{} and {} do not match: the key is not the one the certificate was issued for",
+                    cert_file.display(),
+                    key_file.display()
+                ),
+            )]
+        }
+        (leaf, pair) => leaf.err().into_iter().chain(pair.err()).collect(),
+    }
 }
 
 fn load_key(file: &Path, bytes: &[u8]) -> Result<KeyPair> {

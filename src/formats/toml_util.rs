@@ -47,12 +47,56 @@ pub fn as_text<'a>(file: &Path, bytes: &'a [u8]) -> Result<&'a str> {
 
 /// A TOML syntax error as `file:line:col: message`.
 pub fn syntax_error(file: &Path, text: &str, err: &toml_edit::TomlError) -> anyhow::Error {
-    anyhow!(
-        "{}: invalid TOML: {}; fix the file (nothing was written)",
-        locate(file, text, err.span()),
+    let at = Place::new(file, text, err.span());
+    at.error(format!(
+        "invalid TOML: {}; fix the file (nothing was written)",
         err.message().trim()
-    )
+    ))
 }
+
+/// Where something is in a TOML file: `file:line:col` for messages and the
+/// line alone for readers (doctor) that report it as a field of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    /// `file:line:col`, or `file` when the span is unknown.
+    pub location: String,
+    /// 1-based; 0 when unknown.
+    pub line: usize,
+}
+
+impl Place {
+    pub fn new(file: &Path, text: &str, span: Option<std::ops::Range<usize>>) -> Place {
+        let line = span.as_ref().map_or(0, |s| line_col(text, s.start).0);
+        Place {
+            location: locate(file, text, span),
+            line,
+        }
+    }
+
+    /// An error at this place: `location: message`.
+    pub fn error(&self, message: String) -> anyhow::Error {
+        anyhow::Error::new(Located {
+            place: self.clone(),
+            message,
+        })
+    }
+}
+
+/// An error that knows its place in a file. Its text is `file:line:col:
+/// message`, as every certsd error is; doctor downcasts to read the line.
+#[derive(Debug)]
+pub struct Located {
+    pub place: Place,
+    pub message: String,
+}
+
+impl std::fmt::Display for Located {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.place.location, self.message)
+    }
+}
+
+impl std::error::Error for Located {}
 
 /// Replaces a value, keeping the old one's spacing and trailing comment.
 pub fn replace_value(slot: &mut Item, new: Value) {

@@ -6,6 +6,7 @@
 //! migrate) take their facts from it rather than opening files themselves.
 
 pub mod containerd;
+mod dirs;
 mod dump;
 mod imports;
 mod paths;
@@ -14,6 +15,7 @@ pub mod validate;
 
 use anyhow::Result;
 
+pub use dirs::{DirEntry, list_dir};
 pub use paths::{NodePath, Root};
 pub use read::{Existing, read_existing, read_text};
 
@@ -54,6 +56,16 @@ impl Node {
             config,
             target,
         })
+    }
+
+    /// The directory treated as `/`.
+    pub fn root(&self) -> &Root {
+        &self.root
+    }
+
+    /// A directory's entries, sorted; `None` when it is not a directory.
+    pub fn list(&self, path: &NodePath) -> Result<Option<Vec<DirEntry>>> {
+        dirs::list_dir(&self.root, path)
     }
 
     /// Where config.toml is (node path).

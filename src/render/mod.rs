@@ -1,4 +1,5 @@
 //! What a run shows: the unified diff of a plan, and the text and JSON reports.
 
 pub mod diff;
+pub mod doctor;
 pub mod report;

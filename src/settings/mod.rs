@@ -6,6 +6,7 @@
 //! setting the way its [`Origin`] spells it. Nothing here knows clap.
 
 mod cert;
+mod doctor;
 mod host;
 mod origin;
 mod registry;
@@ -21,6 +22,8 @@ use crate::version::Target;
 pub use cert::{
     CaSource, CertJob, CertRequest, CsrJob, IssueInput, IssueSettings, IssueSettingsInput, SignJob,
 };
+pub use doctor::{DoctorInput, DoctorSettings};
+pub use host::RegistryHost;
 pub use origin::{Field, Origin};
 pub use registry::{ISSUED_CA_NAME, InputFile, RegistryInput, RegistryRequest};
 

@@ -38,6 +38,7 @@ pub enum Field {
     Ip,
     Kubernetes,
     Signer,
+    Timeout,
 }
 
 /// Where a group of settings came from.

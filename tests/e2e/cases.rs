@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use toml_edit::{Array, DocumentMut, Item, Table, value};
 
-use super::certsd::{certsd_apply, self_signed_server_files};
+use super::certsd::{certsd_apply, certsd_doctor, self_signed_server_files};
 use super::containerd::{Binaries, Containerd, Layout, isolate, registry_table};
 use super::daemon::Namespace;
 use super::registry::{self, Registry, Tls};
@@ -242,10 +242,45 @@ impl Run<'_> {
         }
     }
 
+    /// `certsd doctor --connect --host HOST` inside the namespace: its
+    /// errors must include each of `errors` (the cause of a failing pull),
+    /// and there must be none where the pull works.
+    fn doctor(&self, case: &str, host: &str, errors: &[&str]) {
+        let root = s(&self.fx.root);
+        let (code, found, all) = certsd_doctor(
+            &self.fx.ns,
+            &[
+                "--root",
+                &root,
+                "--containerd-version",
+                &self.version,
+                "--host",
+                host,
+            ],
+        );
+        let named = errors.iter().all(|e| found.iter().any(|f| f == e));
+        assert!(
+            named
+                && code == i32::from(!errors.is_empty())
+                && (errors.is_empty() == found.is_empty()),
+            "containerd {} {case}: doctor's errors {found:?} (exit {code}), expected {errors:?} (all findings: {all:?})",
+            self.version
+        );
+        say(&format!(
+            "    doctor: {}",
+            if all.is_empty() {
+                "no findings".to_owned()
+            } else {
+                all.join(", ")
+            }
+        ));
+    }
+
     /// 1. Nothing from certsd: the registry's CA is unknown.
     fn no_hosts(&mut self) {
         let host = Fixture::host(&self.fx.tls);
         self.pull("no-hosts", &image(&host, "v1"), &Expect::Err(X509_UNKNOWN));
+        self.doctor("no-hosts", &host, &["connect-unknown-authority"]);
         self.ok("no-hosts (x509 unknown authority)");
     }
 
@@ -255,6 +290,7 @@ impl Run<'_> {
         let host = Fixture::host(&self.fx.tls);
         self.apply(&host, &["--ca", &s(&self.fx.ca)]);
         self.pull("ca-pull", &image(&host, "v1"), &Expect::Ok);
+        self.doctor("ca-pull", &host, &[]);
         self.ok("ca-pull");
         let other = Fixture::host(other);
         self.pull(
@@ -262,9 +298,11 @@ impl Run<'_> {
             &image(&other, "v1"),
             &Expect::Err(X509_UNKNOWN),
         );
+        self.doctor("other-host", &other, &["connect-unknown-authority"]);
         self.ok("other-host (no hosts.toml: still x509 unknown authority)");
         self.apply(&host, &["--skip-verify"]);
         self.pull("skip-verify-pull", &image(&host, "v1"), &Expect::Ok);
+        self.doctor("skip-verify-pull", &host, &[]);
         self.ok("skip-verify-pull");
     }
 
@@ -294,6 +332,15 @@ impl Run<'_> {
         };
         self.pull("no-host-table", &image(&host, "v1"), &expect);
         if rejects {
+            self.doctor(
+                "no-host-table",
+                &host,
+                &["hosts-no-host-table", "connect-unknown-authority"],
+            );
+        } else {
+            self.doctor("no-host-table", &host, &[]);
+        }
+        if rejects {
             let log = self.cd().log();
             let line = log
                 .lines()
@@ -319,6 +366,7 @@ impl Run<'_> {
             &image(&host, "v1"),
             &Expect::Err(NO_CLIENT_CERT),
         );
+        self.doctor("mtls-no-client", &host, &["connect-client-cert-required"]);
         self.ok("mtls-no-client (refused)");
         let (crt, key) = (s(&self.fx.client_crt), s(&self.fx.client_key));
         self.apply(
@@ -326,6 +374,7 @@ impl Run<'_> {
             &["--ca", &ca, "--client-cert", &crt, "--client-key", &key],
         );
         self.pull("mtls-pull", &image(&host, "v1"), &Expect::Ok);
+        self.doctor("mtls-pull", &host, &[]);
         self.ok("mtls-pull");
     }
 
@@ -357,6 +406,7 @@ impl Run<'_> {
             &certs,
         );
         self.pull("self-signed-pull", &image(&host, "v1"), &Expect::Ok);
+        self.doctor("self-signed-pull", &host, &[]);
         self.ok("self-signed-pull");
     }
 
@@ -367,9 +417,12 @@ impl Run<'_> {
         let url = format!("https://{}", Fixture::host(mirror));
         self.apply(&host, &["--ca", &s(&self.fx.ca), "--mirror", &url]);
         self.pull("mirror-first", &image(&host, "mirror-only"), &Expect::Ok);
+        self.doctor("mirror-first", &host, &[]);
         self.ok("mirror-first");
         mirror.stop();
         self.pull("mirror-fallback", &image(&host, "v1"), &Expect::Ok);
+        // The mirror is down but the server answers: a warning, not an error.
+        self.doctor("mirror-fallback", &host, &[]);
         self.ok("mirror-fallback");
     }
 
@@ -405,6 +458,7 @@ impl Run<'_> {
             self.version
         );
         let log = self.cd().log();
+        self.doctor("legacy-mirrors", &host, &["legacy-mirrors-conflict"]);
         let why = log
             .lines()
             .find(|l| l.contains("`mirrors` cannot be set when `config_path` is provided"))
@@ -445,6 +499,11 @@ impl Run<'_> {
         // 1.x: "`configs.tls` cannot be set when `config_path` is provided";
         // 2.1: "Ignoring unknown key in TOML for plugin" (the key is dropped).
         let expect_broken = version_lt(&self.version, "2.0.0");
+        if expect_broken {
+            self.doctor("configs-tls-probe", &host, &["legacy-tls-conflict"]);
+        } else {
+            self.doctor("configs-tls-probe", &host, &[]);
+        }
         assert_eq!(
             broken, expect_broken,
             "containerd {}: configs.tls + config_path, CRI plugins {rows:?}",

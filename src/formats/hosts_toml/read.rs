@@ -7,7 +7,7 @@ use super::{Capability, ClientPaths, EndpointTrust};
 use crate::formats::toml_util::line_col;
 
 /// The keys containerd reads on the top level and in each `[host]` table.
-const KNOWN: [&str; 8] = [
+pub const KNOWN: [&str; 8] = [
     "server",
     "capabilities",
     "ca",
@@ -32,6 +32,19 @@ pub struct FieldsRead {
     pub dial_timeout: Option<String>,
     /// Keys containerd does not read, with their lines.
     pub unknown: Vec<(String, usize)>,
+    /// The line of every key containerd reads that is present.
+    pub lines: Vec<(String, usize)>,
+    /// Values of a type containerd refuses: any one makes it drop the file.
+    pub type_errors: Vec<TypeError>,
+}
+
+/// A value containerd's hosts.toml parser refuses (`invalid type ... for "ca"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeError {
+    pub key: String,
+    pub line: usize,
+    /// What is wrong, e.g. "`ca` is an integer; containerd takes a string or an array of strings".
+    pub message: String,
 }
 
 /// One `[host."URL"]` table.
@@ -97,7 +110,13 @@ impl FieldsRead {
                 (k.to_string(), line)
             })
             .collect();
+        let lines = KNOWN
+            .iter()
+            .filter_map(|k| Some((k.to_string(), line_of(table, k, text)?)))
+            .collect();
         FieldsRead {
+            lines,
+            type_errors: super::types::type_errors(table, text),
             capabilities: table.get("capabilities").map(|i| strings(i.as_value())),
             ca: strings(table.get("ca").and_then(Item::as_value)),
             client: clients(table.get("client").and_then(Item::as_value)),
@@ -112,10 +131,14 @@ impl FieldsRead {
         }
     }
 
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "read by the planner and doctor, next")
-    )]
+    /// The line of `key` in this table (0 when absent).
+    pub fn line(&self, key: &str) -> usize {
+        self.lines
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(0, |(_, l)| *l)
+    }
+
     /// These fields as certsd writes them (unknown capabilities and
     /// single-file client entries have no place there and are left out).
     pub fn trust(&self) -> EndpointTrust {
@@ -138,6 +161,14 @@ impl FieldsRead {
             override_path: self.override_path == Some(true),
         }
     }
+}
+
+/// The line of a key, if it is present and placed.
+pub(super) fn line_of(table: &dyn TableLike, key: &str, text: &str) -> Option<usize> {
+    table
+        .key(key)
+        .and_then(Key::span)
+        .map(|s| line_col(text, s.start).0)
 }
 
 /// A string or an array of strings, as containerd accepts for `ca` and headers.
