@@ -51,6 +51,6 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<Code> {
             };
             commands::trust::apply(&run)
         }
-        Command::Cert(c) => commands::cert::run(&c.job(), global.output, &origin),
+        Command::Cert(c) => commands::cert::run(&c.job(), global.output, global.write, &origin),
     }
 }

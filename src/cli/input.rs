@@ -5,7 +5,7 @@ use super::cert::{CertCommand, IssueArgs};
 use super::{GlobalArgs, OutputFormat, TrustArgs};
 use crate::settings::{
     CertJob, CsrJob, Field, GlobalInput, IssueInput, IssueSettingsInput, Output, RegistryInput,
-    SignJob,
+    SignJob, WriteSettings,
 };
 
 /// The flag that sets `field`, for messages.
@@ -52,6 +52,10 @@ impl GlobalArgs {
             output: match self.output {
                 OutputFormat::Text => Output::Text,
                 OutputFormat::Json => Output::Json,
+            },
+            write: WriteSettings {
+                keep_backups: self.keep_backups,
+                lock_timeout: std::time::Duration::from_secs(self.lock_timeout),
             },
         }
     }

@@ -29,12 +29,6 @@ impl Root {
         &self.0
     }
 
-    /// Where a node path lives on this machine, without following links.
-    pub fn host_path(&self, node: &NodePath) -> PathBuf {
-        let relative = node.0.strip_prefix("/").unwrap_or(&node.0);
-        self.0.join(relative)
-    }
-
     /// Where a node path really is: symlinks are followed as the node would
     /// follow them, with absolute targets taken inside the root and `..`
     /// never climbing above it (as in a chroot). Reading and writing both go
@@ -173,7 +167,7 @@ mod tests {
         let root = Root::new(PathBuf::from("/tmp/r"));
         let node = NodePath::fixed("/etc/containerd/config.toml");
         assert_eq!(
-            root.host_path(&node),
+            root.resolve(&node).unwrap(),
             PathBuf::from("/tmp/r/etc/containerd/config.toml")
         );
         assert!(!root.is_system());

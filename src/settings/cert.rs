@@ -9,7 +9,7 @@ use super::host::RegistryHost;
 use super::origin::{Field, Origin};
 use crate::cert::{self, KeyType, San};
 use crate::exit_codes::usage;
-use crate::node::NodePath;
+use crate::node::{NodePath, read_required};
 
 /// Where issued certificates go by default (`/etc/certsd/HOST`).
 pub const DEFAULT_CERT_DIR: &str = "/etc/certsd";
@@ -92,14 +92,11 @@ pub fn cert_request(
     let ca = match &input.ca_dir {
         None => CaSource::Managed,
         Some(dir) => {
-            let read = |file: &str| {
-                std::fs::read_to_string(dir.join(file)).with_context(|| {
-                    format!(
-                        "{} {}: cannot read {file}",
-                        name(Field::CaDir),
-                        dir.display()
-                    )
-                })
+            let read = |file: &str| -> Result<String> {
+                let path = dir.join(file);
+                let shown = format!("{} {}", name(Field::CaDir), path.display());
+                String::from_utf8(read_required(&path, &shown)?)
+                    .with_context(|| format!("{shown}: not a PEM text file"))
             };
             CaSource::Given {
                 dir: dir.clone(),

@@ -47,6 +47,25 @@ pub struct GlobalInput {
     pub certs_dir: Option<PathBuf>,
     pub containerd_version: Option<String>,
     pub output: Output,
+    pub write: WriteSettings,
+}
+
+/// How runs that write behave (`--keep-backups`, `--lock-timeout`).
+#[derive(Debug, Clone, Copy)]
+pub struct WriteSettings {
+    /// Backups of a replaced file to keep; 0 makes none.
+    pub keep_backups: usize,
+    /// How long to wait for another run's lock.
+    pub lock_timeout: std::time::Duration,
+}
+
+impl Default for WriteSettings {
+    fn default() -> Self {
+        WriteSettings {
+            keep_backups: 5,
+            lock_timeout: std::time::Duration::from_secs(120),
+        }
+    }
 }
 
 /// Where containerd's files are and which containerd they are for.
@@ -60,6 +79,7 @@ pub struct Settings {
     /// The containerd to write for, when the user named it.
     pub containerd: Option<Target>,
     pub output: Output,
+    pub write: WriteSettings,
 }
 
 impl Settings {
@@ -102,6 +122,7 @@ impl Settings {
             certs_dir,
             containerd,
             output: input.output,
+            write: input.write,
         })
     }
 

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use super::cert::{self, CertRequest, IssueInput};
 use super::host::RegistryHost;
@@ -13,6 +13,7 @@ use super::origin::{Field, Origin};
 use crate::exit_codes::usage;
 use crate::formats::hosts_toml::Capability;
 use crate::formats::pem;
+use crate::node::read_required;
 use crate::version::{ContainerdVersion, Target};
 
 /// The name of the CA copy in certs.d/HOST/ when certsd issues certificates.
@@ -295,14 +296,8 @@ fn read_input(label: &str, path: &Path) -> Result<InputFile> {
             ))
         })?
         .to_string();
-    if path.is_dir() {
-        bail!(
-            "{label} {}: is a directory; give the PEM file itself",
-            path.display()
-        );
-    }
-    let bytes =
-        std::fs::read(path).with_context(|| format!("{label} {}: cannot read", path.display()))?;
+    let shown = format!("{label} {}", path.display());
+    let bytes = read_required(path, &shown)?;
     Ok(InputFile {
         source: path.to_path_buf(),
         name,
