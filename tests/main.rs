@@ -6,6 +6,7 @@
 
 mod cert;
 mod connect;
+mod crash;
 mod e2e;
 mod golden;
 mod issuance;

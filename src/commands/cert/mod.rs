@@ -106,7 +106,8 @@ fn load_ca(dir: &Path) -> Result<CaSigner> {
 /// The files a `cert` command writes into `--out`, checked before any key is made.
 struct Outputs<'a> {
     issue: &'a IssueSettings,
-    write: WriteSettings,
+    /// The lock, held from the first check of the targets to the write.
+    session: writer::Session,
     names: Vec<String>,
 }
 
@@ -116,9 +117,22 @@ impl<'a> Outputs<'a> {
         write: WriteSettings,
         names: &[S],
     ) -> Result<Outputs<'a>> {
+        // Under the lock, which first repairs a killed run's group: the check
+        // and the write see the same directory (two `cert ca --out D` at
+        // once: one writes, the other is refused).
+        let session = writer::Session::for_dir(
+            issue.out_path.as_path(),
+            writer::Options {
+                keep_backups: write.keep_backups,
+                lock_timeout: write.lock_timeout,
+            },
+        )?;
+        for repair in session.repairs() {
+            eprintln!("certsd: {repair}");
+        }
         let out = Outputs {
             issue,
-            write,
+            session,
             names: names.iter().map(ToString::to_string).collect(),
         };
         check_targets(&out.shown(), issue.force)?;
@@ -145,18 +159,6 @@ impl<'a> Outputs<'a> {
     /// Writes one `(text, mode, secret)` per name as one group, then says so
     /// on stderr; returns the files written, for JSON.
     fn write(&self, contents: Vec<(String, u32, bool)>) -> Result<Vec<serde_json::Value>> {
-        // Under the lock: the check and the write must see the same directory
-        // (two `cert ca --out D` at once: one writes, the other is refused).
-        let session = writer::Session::for_dir(
-            self.issue.out_path.as_path(),
-            writer::Options {
-                keep_backups: self.write.keep_backups,
-                lock_timeout: self.write.lock_timeout,
-            },
-        )?;
-        for repair in session.repairs() {
-            eprintln!("certsd: {repair}");
-        }
         check_targets(&self.shown(), self.issue.force)?;
         let root = Root::new(PathBuf::from("/"));
         let mut plan = Plan::default();
@@ -171,7 +173,7 @@ impl<'a> Outputs<'a> {
                 secret,
             ));
         }
-        let outcome = session.apply(&plan)?;
+        let outcome = self.session.apply(&plan)?;
         for note in &outcome.notes {
             eprintln!("certsd: {note}");
         }
