@@ -7,6 +7,7 @@
 mod cert;
 mod connect;
 mod crash;
+mod faults;
 mod e2e;
 mod golden;
 mod issuance;
