@@ -16,8 +16,16 @@ const CONFIG: &str = "# keep me\nversion = 2\n\n[plugins.\"io.containerd.grpc.v1
 fn apply_args(pki: &Path) -> Vec<String> {
     let pki = pki.to_string_lossy();
     [
-        "apply", "--containerd-version", "1.7.24", "--host", "reg.example.com:5000", "--ca",
-        &format!("{pki}/ca.crt"), "--client-cert", &format!("{pki}/client.crt"), "--client-key",
+        "apply",
+        "--containerd-version",
+        "1.7.24",
+        "--host",
+        "reg.example.com:5000",
+        "--ca",
+        &format!("{pki}/ca.crt"),
+        "--client-cert",
+        &format!("{pki}/client.crt"),
+        "--client-key",
         &format!("{pki}/client.key"),
     ]
     .iter()
@@ -55,17 +63,31 @@ fn judge(root: &Path, code: i32, stderr: &str, want: &str, problems: &mut Vec<St
         if !line.starts_with("error: ") || !line.contains(want) {
             problems.push(format!("exit {code}, unclear error: {stderr}"));
         }
-        if config_of(root) != CONFIG.as_bytes() || root.join("etc/containerd/certs.d/reg.example.com:5000/hosts.toml").exists() {
+        if config_of(root) != CONFIG.as_bytes()
+            || root
+                .join("etc/containerd/certs.d/reg.example.com:5000/hosts.toml")
+                .exists()
+        {
             problems.push(format!("a failed run changed files: {stderr}"));
         }
         return;
     }
     let plan = certsd()
-        .args(["--root", &root.to_string_lossy(), "plan", "--containerd-version", "1.7.24", "--detailed-exitcode"])
+        .args([
+            "--root",
+            &root.to_string_lossy(),
+            "plan",
+            "--containerd-version",
+            "1.7.24",
+            "--detailed-exitcode",
+        ])
         .output()
         .unwrap();
     if plan.status.code() != Some(0) && plan.status.code() != Some(2) {
-        problems.push(format!("the tree does not plan: {}", String::from_utf8_lossy(&plan.stderr)));
+        problems.push(format!(
+            "the tree does not plan: {}",
+            String::from_utf8_lossy(&plan.stderr)
+        ));
     }
 }
 
@@ -94,19 +116,36 @@ done"#,
         out = out.display(),
     );
     let ran = in_namespace(&script);
-    assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
     let mut problems = Vec::new();
     let (mut failed, mut passed) = (0, 0);
     for free in (0..=60).step_by(4) {
-        let code: i32 = fs::read_to_string(out.join(format!("{free}.code"))).unwrap().trim().parse().unwrap();
+        let code: i32 = fs::read_to_string(out.join(format!("{free}.code")))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         let stderr = fs::read_to_string(out.join(format!("{free}.err"))).unwrap();
         let mut mine = Vec::new();
-        judge(&out.join(format!("{free}.root")), code, &stderr, "No space left on device", &mut mine);
+        judge(
+            &out.join(format!("{free}.root")),
+            code,
+            &stderr,
+            "No space left on device",
+            &mut mine,
+        );
         problems.extend(mine.into_iter().map(|p| format!("{free} KiB free: {p}")));
         if code == 0 { passed += 1 } else { failed += 1 }
     }
     println!("faults: ENOSPC at 16 fill levels: {failed} refused cleanly, {passed} complete");
-    assert!(failed > 0 && passed > 0, "the fill levels did not cover both outcomes");
+    assert!(
+        failed > 0 && passed > 0,
+        "the fill levels did not cover both outcomes"
+    );
     assert!(problems.is_empty(), "{problems:#?}");
 }
 
@@ -130,7 +169,10 @@ fn the_file_size_limit_gives_an_error_line_not_a_signal() {
     println!("faults: EFBIG (ulimit -f 1): exit {:?}", out.status.code());
     assert_eq!(out.status.code(), Some(1), "killed by a signal? {stderr}");
     assert!(stderr.contains("file-size limit"), "{stderr}");
-    assert_eq!(fs::read_to_string(root.join("etc/containerd/config.toml")).unwrap(), big);
+    assert_eq!(
+        fs::read_to_string(root.join("etc/containerd/config.toml")).unwrap(),
+        big
+    );
     assert!(!root.join("etc/containerd/certs.d").exists());
 }
 
@@ -148,11 +190,32 @@ fn a_read_only_hosts_directory_changes_nothing() {
     );
     let ran = in_namespace(&script);
     let stderr = String::from_utf8_lossy(&ran.stderr);
-    println!("faults: read-only certs.d: {}", stderr.lines().last().unwrap_or_default());
+    println!(
+        "faults: read-only certs.d: {}",
+        stderr.lines().last().unwrap_or_default()
+    );
     assert!(stderr.contains("code=1"), "{stderr}");
     let mut problems = Vec::new();
-    let err = stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_default().to_string();
+    let err = stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default()
+        .to_string();
     judge(&root, 1, &err, "Read-only file system", &mut problems);
     assert!(problems.is_empty(), "{problems:#?}");
-    ok(&certsd().args(["--root", &root.to_string_lossy(), "apply", "--containerd-version", "1.7.24", "--host", "reg.example.com:5000"]).output().unwrap(), "apply once writable");
+    ok(
+        &certsd()
+            .args([
+                "--root",
+                &root.to_string_lossy(),
+                "apply",
+                "--containerd-version",
+                "1.7.24",
+                "--host",
+                "reg.example.com:5000",
+            ])
+            .output()
+            .unwrap(),
+        "apply once writable",
+    );
 }

@@ -5,10 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cert;
+mod concurrency;
 mod connect;
 mod crash;
-mod faults;
 mod e2e;
+mod faults;
 mod golden;
 mod issuance;
 mod layers;
