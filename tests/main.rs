@@ -11,6 +11,7 @@ mod crash;
 mod e2e;
 mod faults;
 mod golden;
+mod hostile;
 mod issuance;
 mod layers;
 mod readme;
