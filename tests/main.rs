@@ -14,6 +14,7 @@ mod golden;
 mod hostile;
 mod issuance;
 mod layers;
+mod props;
 mod readme;
 mod safety;
 mod support;

@@ -150,6 +150,17 @@ fn name_reason(name: &str) -> Option<String> {
     if name.parse::<Ipv4Addr>().is_ok() {
         return None;
     }
+    // A last label of digits reads as an IPv4 address to URL parsers (`0`
+    // is 0.0.0.0 to some, a name to others): only a real dotted quad may be numeric.
+    if name
+        .rsplit('.')
+        .next()
+        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Some(format!(
+            "{name:?} is neither an IPv4 address nor a host name (its last label is a number)"
+        ));
+    }
     if name.len() > 253 {
         return Some("a host name is at most 253 characters".into());
     }
@@ -220,6 +231,10 @@ mod tests {
             "user:pw@r.io",
             "b\u{fc}cher.example",
             "r%2eio",
+            "0",
+            "0a.0",
+            "1.2.3",
+            "256.1.1.1",
         ] {
             assert!(
                 RegistryHost::parse(bad, "--host").is_err(),
