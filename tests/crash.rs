@@ -55,6 +55,10 @@ const SELF_SIGNED: &[&str] = &[
 ];
 
 /// Every command that writes, on a tree that makes it write several files.
+#[allow(
+    clippy::too_many_lines,
+    reason = "a table of data, one entry per command"
+)]
 pub fn scenarios() -> Vec<Scenario> {
     vec![
         Scenario {
@@ -313,7 +317,7 @@ fn sweep_one(scenario: &Scenario, pki: &Path, tally: &mut Tally) {
     let mut case = Case {
         scenario,
         pki,
-        reference: Default::default(),
+        reference: std::collections::BTreeMap::default(),
     };
     let root = case.fresh(tmp.path());
     ok(
@@ -365,7 +369,7 @@ fn random_kills(scenarios: &[Scenario], pki: &Path, budget: Duration, tally: &mu
             let mut c = Case {
                 scenario: s,
                 pki,
-                reference: Default::default(),
+                reference: std::collections::BTreeMap::default(),
             };
             let root = c.fresh(tmp.path());
             ok(&certsd().args(c.args(&root)).output().unwrap(), s.name);

@@ -51,6 +51,7 @@ fn case(name: impl Into<String>, files: Vec<(&'static str, Plant)>, args: Vec<St
     }
 }
 
+#[allow(clippy::too_many_lines, reason = "a table of cases")]
 fn flag_cases() -> Vec<Case> {
     let mut out = Vec::new();
     let hosts = [
@@ -191,6 +192,7 @@ fn flag_cases() -> Vec<Case> {
     out
 }
 
+#[allow(clippy::too_many_lines, reason = "a table of cases")]
 fn file_cases() -> Vec<Case> {
     let mut out = Vec::new();
     let inputs: Vec<(&str, Plant)> = vec![
@@ -315,6 +317,7 @@ fn clone(p: &Plant) -> Plant {
 const CONFIG: &str = "etc/containerd/config.toml";
 const HOSTS: &str = "etc/containerd/certs.d/r.io/hosts.toml";
 
+#[allow(clippy::too_many_lines, reason = "a table of cases")]
 fn toml_cases() -> Vec<Case> {
     let mut out = Vec::new();
     let bad_toml: Vec<(&str, Plant)> = vec![
@@ -451,12 +454,7 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, u64)> {
     let mut out: Vec<(PathBuf, u64)> = walkdir::WalkDir::new(dir)
         .into_iter()
         .filter_map(Result::ok)
-        .map(|e| {
-            (
-                e.path().to_path_buf(),
-                e.metadata().map(|m| m.len()).unwrap_or(0),
-            )
-        })
+        .map(|e| (e.path().to_path_buf(), e.metadata().map_or(0, |m| m.len())))
         .collect();
     out.sort();
     out

@@ -10,6 +10,7 @@
 //!   config.toml, hosts.toml and PEM input: no panic, no hang (timeout), an
 //!   exit code certsd documents, memory bounded by `prlimit --as`.
 
+use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -60,29 +61,40 @@ impl Doc {
         let old = self.old_path.as_deref().unwrap_or("");
         let mut t = format!("# {}\n", c(0));
         if self.version > 1 {
-            t.push_str(&format!("version = {} # {}\n", self.version, c(1)));
+            {
+                let _ = writeln!(t, "version = {} # {}", self.version, c(1));
+            };
         }
-        t.push_str(&format!(
-            "\n# {}\n[plugins.{}]\n  sandbox_image = \"pause:3.9\" # {}\n",
-            c(2),
-            self.plugin(),
-            c(3)
-        ));
-        match self.style {
-            0 => t.push_str(&format!(
-                "\n[plugins.{}.registry] # {}\n  # {}\n  config_path = \"{old}\" # {}\n",
+        {
+            let _ = write!(
+                t,
+                "\n# {}\n[plugins.{}]\n  sandbox_image = \"pause:3.9\" # {}\n",
+                c(2),
                 self.plugin(),
-                c(4),
-                c(5),
-                c(6)
-            )),
-            1 => t.push_str(&format!("  registry.config_path = \"{old}\" # {}\n", c(4))),
-            _ => t.push_str(&format!(
-                "  registry = {{ config_path = \"{old}\" }} # {}\n",
-                c(4)
-            )),
+                c(3)
+            );
+        };
+        match self.style {
+            0 => {
+                let _ = write!(
+                    t,
+                    "\n[plugins.{}.registry] # {}\n  # {}\n  config_path = \"{old}\" # {}\n",
+                    self.plugin(),
+                    c(4),
+                    c(5),
+                    c(6)
+                );
+            }
+            1 => {
+                let _ = writeln!(t, "  registry.config_path = \"{old}\" # {}", c(4));
+            }
+            _ => {
+                let _ = writeln!(t, "  registry = {{ config_path = \"{old}\" }} # {}", c(4));
+            }
         }
-        t.push_str(&format!("# {}\n", c(7)));
+        {
+            let _ = writeln!(t, "# {}", c(7));
+        };
         if self.crlf {
             t.replace('\n', "\r\n")
         } else {
@@ -122,6 +134,10 @@ fn run_in(root: &Path, args: &[&str]) -> Output {
 }
 
 /// The document as plain data, without `config_path` (wherever it sits).
+#[allow(
+    clippy::items_after_statements,
+    reason = "two helpers only this walk uses"
+)]
 fn without_config_path(text: &str) -> String {
     let mut doc: toml_edit::DocumentMut = text.parse().expect("the document parses");
     fn strip(table: &mut dyn toml_edit::TableLike) {
@@ -140,12 +156,15 @@ fn without_config_path(text: &str) -> String {
         for (k, v) in keys {
             match v.as_table_like() {
                 Some(t) => dump(&format!("{prefix}{k}."), t, out),
-                None => out.push_str(&format!(
-                    "{prefix}{k}={}\n",
-                    v.as_value()
-                        .map(|v| v.to_string().trim().to_string())
-                        .unwrap_or_default()
-                )),
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "{prefix}{k}={}",
+                        v.as_value()
+                            .map(|v| v.to_string().trim().to_string())
+                            .unwrap_or_default()
+                    );
+                }
             }
         }
     }

@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail};
 
 /// Groups of more files than this use syncfs instead of an fsync per file.
 pub(super) const SYNCFS_ABOVE: usize = 16;
-/// Longest file name (NAME_MAX) and path (PATH_MAX less its NUL) Linux takes.
+/// Longest file name (`NAME_MAX`) and path (`PATH_MAX` less its NUL) Linux takes.
 const NAME_MAX: usize = 255;
 const PATH_MAX: usize = 4095;
 
@@ -158,7 +158,7 @@ pub(super) fn remove_debris(dir: &Path) -> usize {
 }
 
 /// `io::Error` with a hint for the errors a full or limited disk gives.
-pub(super) fn explain(err: std::io::Error) -> anyhow::Error {
+pub(super) fn explain(err: &std::io::Error) -> anyhow::Error {
     let hint = match err.kind() {
         ErrorKind::StorageFull => "; free some space and run again",
         ErrorKind::FileTooLarge => "; the file-size limit (ulimit -f) is too small",

@@ -54,13 +54,18 @@ pub(super) struct Entry {
 /// The hex SHA-256 of `bytes`.
 pub(super) fn sha256(bytes: &[u8]) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    digest.as_ref().iter().fold(String::new(), |mut hex, b| {
+        use std::fmt::Write as _;
+        let _ = write!(hex, "{b:02x}");
+        hex
+    })
 }
 
 /// A path as the journal holds it: relative to the root.
 pub(super) fn relative(root: &Path, real: &Path) -> Result<String> {
-    let rel = real.strip_prefix(root).unwrap_or(real);
-    rel.to_str()
+    let inside = real.strip_prefix(root).unwrap_or(real);
+    inside
+        .to_str()
         .map(|s| s.trim_start_matches('/').to_string())
         .with_context(|| format!("{}: the path is not UTF-8", real.display()))
 }
@@ -165,10 +170,8 @@ fn roll_forward(root: &Path, journal: &Journal) -> Result<String> {
         list(&done)
     );
     if !lost.is_empty() {
-        said.push_str(&format!(
-            "; these no longer hold what it wrote (changed since?), so plan again: {}",
-            lost.join(", ")
-        ));
+        said += "; these no longer hold what it wrote (changed since?), so plan again: ";
+        said += &lost.join(", ");
     }
     Ok(said)
 }

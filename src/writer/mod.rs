@@ -231,7 +231,7 @@ impl Session {
                     .ok()
                     .map(|m| (m.uid(), m.gid()));
                 write_temp(&durable::temp_name(&item.real), bytes, mode, owner, small)
-                    .map_err(durable::explain)
+                    .map_err(|e| durable::explain(&e))
                     .with_context(|| format!("{}: cannot write", item.node))?;
             }
         }
@@ -253,7 +253,7 @@ impl Session {
                 Some(_) => fs::rename(durable::temp_name(&item.real), &item.real),
                 None => durable::remove_atomic(&item.real),
             };
-            done.map_err(durable::explain)
+            done.map_err(|e| durable::explain(&e))
                 .with_context(|| format!("{}: cannot write{later}", item.node))?;
         }
         if small {

@@ -87,7 +87,7 @@ fn dangling(root: &Path, hosts: &Path, doc: &toml_edit::DocumentMut) -> Vec<Stri
     };
     collect(doc.as_table());
     if let Some(hosts) = doc.get("host").and_then(|h| h.as_table()) {
-        for (_, t) in hosts.iter() {
+        for (_, t) in hosts {
             if let Some(t) = t.as_table() {
                 collect(t);
             }
@@ -111,7 +111,7 @@ fn collect_strings(item: &toml_edit::Item, out: &mut Vec<String>) {
     if let Some(s) = item.as_str() {
         out.push(s.to_string());
     } else if let Some(a) = item.as_array() {
-        for v in a.iter() {
+        for v in a {
             if let Some(s) = v.as_str() {
                 out.push(s.to_string());
             } else if let Some(inner) = v.as_array() {
