@@ -155,7 +155,7 @@ fn name_reason(name: &str) -> Option<String> {
     if name
         .rsplit('.')
         .next()
-        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+        .is_some_and(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
     {
         return Some(format!(
             "{name:?} is neither an IPv4 address nor a host name (its last label is a number)"
