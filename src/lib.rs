@@ -55,7 +55,7 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<Code> {
             };
             commands::trust::apply(&run)
         }
-        Command::Cert(c) => commands::cert::run(&c.job(), global.output, &origin),
+        Command::Cert(c) => commands::cert::run(&c.job(), global.output, global.write, &origin),
         Command::Doctor(args) => {
             let settings = Settings::new(&global, &origin)?;
             let doctor = DoctorSettings::new(&args.input(), &origin)?;

@@ -5,12 +5,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cert;
+mod concurrency;
 mod connect;
+mod crash;
 mod doctor;
 mod e2e;
+mod faults;
 mod golden;
+mod hostile;
 mod issuance;
 mod layers;
+mod props;
 mod readme;
 mod safety;
 mod support;

@@ -5,7 +5,7 @@ use super::cert::{CertCommand, IssueArgs};
 use super::{DoctorArgs, GlobalArgs, OutputFormat, TrustArgs};
 use crate::settings::{
     CertJob, CsrJob, DoctorInput, Field, GlobalInput, IssueInput, IssueSettingsInput, Output,
-    RegistryInput, SignJob,
+    RegistryInput, SignJob, WriteSettings,
 };
 
 /// The flag that sets `field`, for messages.
@@ -58,6 +58,10 @@ impl GlobalArgs {
             output: match self.output {
                 OutputFormat::Text => Output::Text,
                 OutputFormat::Json => Output::Json,
+            },
+            write: WriteSettings {
+                keep_backups: self.keep_backups,
+                lock_timeout: std::time::Duration::from_secs(self.lock_timeout),
             },
         }
     }

@@ -50,6 +50,12 @@ pub struct GlobalArgs {
     /// How to print the result.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Backups of a replaced config.toml to keep, newest first (0: make none).
+    #[arg(long, global = true, value_name = "N", default_value_t = 5)]
+    pub keep_backups: usize,
+    /// Seconds to wait for another certsd run that holds the lock.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 120)]
+    pub lock_timeout: u64,
 }
 
 /// `--output`.

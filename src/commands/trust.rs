@@ -41,6 +41,11 @@ impl TrustRun<'_> {
 
 /// `certsd plan`.
 pub fn plan(run: &TrustRun<'_>, detailed_exitcode: bool) -> Result<Code> {
+    if writer::interrupted(run.settings.root.dir()) {
+        eprintln!(
+            "warning: a certsd run was killed while writing; this plan shows the files as it left them, and the next apply completes or undoes its writes first"
+        );
+    }
     let (_, plan) = run.plan()?;
     let output = run.settings.output;
     let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
@@ -56,7 +61,14 @@ pub fn plan(run: &TrustRun<'_>, detailed_exitcode: bool) -> Result<Code> {
 /// `certsd apply`: plans under the lock, makes the certificates it orders, prints, writes.
 pub fn apply(run: &TrustRun<'_>) -> Result<Code> {
     let settings = run.settings;
-    let _lock = writer::lock(&settings.root, &settings.config)?;
+    let options = writer::Options {
+        keep_backups: settings.write.keep_backups,
+        lock_timeout: settings.write.lock_timeout,
+    };
+    let session = writer::Session::for_root(&settings.root, options)?;
+    for repair in session.repairs() {
+        eprintln!("certsd: {repair}");
+    }
     let (node, mut plan) = run.plan()?;
     for order in std::mem::take(&mut plan.orders) {
         plan.files.extend(issuance::realize(&node, &order)?);
@@ -69,7 +81,10 @@ pub fn apply(run: &TrustRun<'_>) -> Result<Code> {
     }
     let validation = super::validate::before_install(run, &node, &plan)?;
     shown(report::print_validation(&validation, output, &mut err))?;
-    let outcome = writer::apply(&settings.root, &plan)?;
+    let outcome = session.apply(&plan)?;
+    for note in &outcome.notes {
+        eprintln!("certsd: {note}");
+    }
     if output == Output::Json {
         shown(report::print_plan(
             &plan,

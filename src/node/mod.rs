@@ -17,7 +17,7 @@ use anyhow::Result;
 
 pub use dirs::{DirEntry, list_dir};
 pub use paths::{NodePath, Root};
-pub use read::{Existing, read_existing, read_text};
+pub use read::{Existing, read_bounded, read_existing, read_required, read_text};
 
 use crate::formats::containerd_config::ContainerdConfig;
 use crate::formats::hosts_toml::HostsFile;
@@ -40,6 +40,7 @@ impl Node {
         let config_file = read_existing(&root, &config_path)?;
         let config = match &config_file {
             Some(file) if !is_blank(&file.bytes) => {
+                read::refuse_bom(&config_path, &file.bytes)?;
                 ContainerdConfig::parse(config_path.as_path(), &file.bytes)?
             }
             _ => {
@@ -102,7 +103,10 @@ impl Node {
     pub fn hosts_file(&self, path: &NodePath) -> Result<(Option<Existing>, HostsFile)> {
         let existing = self.file(path)?;
         let file = match &existing {
-            Some(e) if !is_blank(&e.bytes) => HostsFile::parse(path.as_path(), &e.bytes)?,
+            Some(e) if !is_blank(&e.bytes) => {
+                read::refuse_bom(path, &e.bytes)?;
+                HostsFile::parse(path.as_path(), &e.bytes)?
+            }
             _ => HostsFile::new(),
         };
         Ok((existing, file))

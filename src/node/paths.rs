@@ -173,7 +173,7 @@ mod tests {
         let root = Root::new(PathBuf::from("/tmp/r"));
         let node = NodePath::fixed("/etc/containerd/config.toml");
         assert_eq!(
-            root.host_path(&node),
+            root.resolve(&node).unwrap(),
             PathBuf::from("/tmp/r/etc/containerd/config.toml")
         );
         assert!(!root.is_system());

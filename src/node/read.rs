@@ -1,15 +1,27 @@
-//! Reading files of the node: the only place that opens a node file for reading.
+//! Reading files: the only place that opens a file for reading.
 //!
-//! Every read goes through `Root::resolve`, so symlinks are followed as the
-//! node would follow them and nothing outside `--root` is read.
+//! Node files go through `Root::resolve`, so symlinks are followed as the
+//! node would follow them and nothing outside `--root` is read. Every read,
+//! of a node file or of a file the user names (`--ca`, `--ca-dir`, a CSR),
+//! goes through [`read_bounded`]: what is not a regular file (a FIFO that
+//! would block forever, a device such as /dev/zero that never ends, a
+//! directory) is refused before it is opened for reading, and a file larger
+//! than [`MAX_READ`] is refused with the limit in the message, so no input
+//! can hang certsd or exhaust its memory.
 
-use std::fs;
-use std::io::ErrorKind;
-use std::os::unix::fs::PermissionsExt;
+use std::fmt::Display;
+use std::fs::{self, File, Metadata, OpenOptions};
+use std::io::{ErrorKind, Read};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
 use super::paths::{NodePath, Root};
+
+/// The largest file certsd reads (8 MiB): far above any config.toml,
+/// hosts.toml or CA bundle, far below what would strain memory.
+pub const MAX_READ: u64 = 8 << 20;
 
 /// A file's content and mode on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,19 +30,74 @@ pub struct Existing {
     pub mode: u32,
 }
 
+/// Reads a regular file of at most [`MAX_READ`] bytes; `None` when it does
+/// not exist. `shown` names the file in messages (a node path, or the path
+/// as the user gave it).
+pub fn read_bounded(path: &Path, shown: &dyn Display) -> Result<Option<(Vec<u8>, Metadata)>> {
+    let meta = match fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(err) if err.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err).with_context(|| format!("{shown}: cannot read")),
+    };
+    refuse_special(&meta, shown)?;
+    // O_NONBLOCK: should a FIFO be swapped in after the check, open returns
+    // at once instead of waiting for a writer; the fstat below then refuses it.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits().cast_signed())
+        .open(path)
+        .with_context(|| format!("{shown}: cannot read"))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("{shown}: cannot read"))?;
+    refuse_special(&meta, shown)?;
+    let bytes = read_limited(file, shown)?;
+    Ok(Some((bytes, meta)))
+}
+
+/// The same for a file that must exist.
+pub fn read_required(path: &Path, shown: &dyn Display) -> Result<Vec<u8>> {
+    match read_bounded(path, shown)? {
+        Some((bytes, _)) => Ok(bytes),
+        None => bail!("{shown}: No such file or directory"),
+    }
+}
+
+fn read_limited(file: File, shown: &dyn Display) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    file.take(MAX_READ + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("{shown}: cannot read"))?;
+    if bytes.len() as u64 > MAX_READ {
+        bail!(
+            "{shown}: larger than {} MiB, the most certsd reads from one file; is it the right file?",
+            MAX_READ >> 20
+        );
+    }
+    Ok(bytes)
+}
+
+/// Only regular files are read: a FIFO would block, a device never end.
+fn refuse_special(meta: &Metadata, shown: &dyn Display) -> Result<()> {
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "is a directory, expected a file; move it aside or point certsd at the file"
+    } else if kind.is_fifo() {
+        "is a FIFO (named pipe), not a regular file; certsd reads only regular files"
+    } else if kind.is_socket() {
+        "is a socket, not a regular file; certsd reads only regular files"
+    } else {
+        "is a device, not a regular file; certsd reads only regular files"
+    };
+    bail!("{shown}: {what}")
+}
+
 /// Reads a node path under `root`; `None` when it does not exist.
 pub fn read_existing(root: &Root, path: &NodePath) -> Result<Option<Existing>> {
     let real = root.resolve(path)?;
-    let meta = match fs::metadata(&real) {
-        Ok(meta) => meta,
-        Err(err) if err.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(err).with_context(|| format!("{path}: cannot read")),
-    };
-    if meta.is_dir() {
-        bail!("{path}: is a directory, expected a file; move it aside or point certsd at the file");
-    }
-    let bytes = fs::read(&real).with_context(|| format!("{path}: cannot read"))?;
-    Ok(Some(Existing {
+    Ok(read_bounded(&real, path)?.map(|(bytes, meta)| Existing {
         bytes,
         mode: meta.permissions().mode() & 0o7777,
     }))
@@ -38,11 +105,55 @@ pub fn read_existing(root: &Root, path: &NodePath) -> Result<Option<Existing>> {
 
 /// Reads a PEM text file; `None` when it does not exist.
 pub fn read_text(root: &Root, path: &NodePath) -> Result<Option<String>> {
-    match fs::read(root.resolve(path)?) {
-        Ok(bytes) => String::from_utf8(bytes)
+    match read_bounded(&root.resolve(path)?, path)? {
+        Some((bytes, _)) => String::from_utf8(bytes)
             .map(Some)
             .with_context(|| format!("{path}: not a PEM text file")),
-        Err(err) if err.kind() == ErrorKind::NotFound => Ok(None),
-        Err(err) => Err(err).with_context(|| format!("{path}: cannot read")),
+        None => Ok(None),
+    }
+}
+
+/// A TOML file that starts with a UTF-8 byte-order mark is refused: the
+/// editor would drop the mark in silence, changing bytes the run did not
+/// ask about.
+pub fn refuse_bom(path: &NodePath, bytes: &[u8]) -> Result<()> {
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bail!(
+            "{path}: starts with a UTF-8 byte-order mark (EF BB BF), which certsd will not drop in silence; remove those 3 bytes (sed -i '1s/^\\xEF\\xBB\\xBF//' FILE) and run again"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specials_are_refused_and_reads_are_bounded() {
+        let err = read_bounded(Path::new("/dev/zero"), &"/dev/zero").unwrap_err();
+        assert!(err.to_string().contains("is a device"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let err = read_bounded(dir.path(), &"d").unwrap_err();
+        assert!(err.to_string().contains("is a directory"), "{err}");
+        let fifo = dir.path().join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let err = read_bounded(&fifo, &"fifo").unwrap_err();
+        assert!(err.to_string().contains("FIFO"), "{err}");
+        let big = dir.path().join("big");
+        File::create(&big).unwrap().set_len(MAX_READ + 1).unwrap();
+        let err = read_bounded(&big, &"big").unwrap_err();
+        assert!(err.to_string().contains("larger than 8 MiB"), "{err}");
+        assert!(
+            read_bounded(&dir.path().join("none"), &"none")
+                .unwrap()
+                .is_none()
+        );
     }
 }

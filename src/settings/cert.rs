@@ -9,7 +9,7 @@ use super::host::RegistryHost;
 use super::origin::{Field, Origin};
 use crate::cert::{self, KeyType, San};
 use crate::exit_codes::usage;
-use crate::node::NodePath;
+use crate::node::{NodePath, read_required};
 
 /// Where issued certificates go by default (`/etc/certsd/HOST`).
 pub const DEFAULT_CERT_DIR: &str = "/etc/certsd";
@@ -117,14 +117,11 @@ fn sans(host: &RegistryHost, extra: &[String], origin: &Origin) -> Result<Vec<Sa
 
 /// DIR/ca.crt and DIR/ca.key of a CA directory (read from the real filesystem).
 fn given_ca(dir: &std::path::Path, origin: &Origin) -> Result<CaSource> {
-    let read = |file: &str| {
-        std::fs::read_to_string(dir.join(file)).with_context(|| {
-            format!(
-                "{} {}: cannot read {file}",
-                origin.name(Field::CaDir),
-                dir.display()
-            )
-        })
+    let read = |file: &str| -> Result<String> {
+        let path = dir.join(file);
+        let shown = format!("{} {}", origin.name(Field::CaDir), path.display());
+        String::from_utf8(read_required(&path, &shown)?)
+            .with_context(|| format!("{shown}: not a PEM text file"))
     };
     Ok(CaSource::Given {
         dir: dir.to_path_buf(),

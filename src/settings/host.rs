@@ -9,6 +9,9 @@ use anyhow::Result;
 
 use crate::exit_codes::usage;
 
+/// The longest file name Linux takes.
+const NAME_MAX: usize = 255;
+
 /// A validated `HOST[:PORT]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryHost {
@@ -18,8 +21,14 @@ pub struct RegistryHost {
 impl RegistryHost {
     /// `label` names the setting in messages (`--host`).
     pub fn parse(raw: &str, label: &str) -> Result<RegistryHost> {
-        let why = invalid_reason(raw);
-        match why {
+        if raw.contains('@') {
+            // `user:token@host`: never echo what stands before the `@`.
+            return Err(usage(format!(
+                "{label} {:?}: credentials do not belong in the host name (they would be written to disk in clear); give the registry as images name it, e.g. registry.example.com:5000",
+                super::registry::redact(raw)
+            )));
+        }
+        match host_problem(raw) {
             None => Ok(RegistryHost {
                 raw: raw.to_string(),
             }),
@@ -53,9 +62,24 @@ impl RegistryHost {
     }
 }
 
-fn invalid_reason(raw: &str) -> Option<String> {
+/// Why `raw` is no `HOST[:PORT]` certsd writes (also used for the host of
+/// an endpoint URL); `None` when it is one.
+pub(super) fn host_problem(raw: &str) -> Option<String> {
     if raw.is_empty() {
         return Some("the host name is empty".into());
+    }
+    if let Some(c) = raw.chars().find(|c| !c.is_ascii()) {
+        return Some(format!(
+            "{c:?} is not ASCII: write an international name in its xn-- (punycode) form"
+        ));
+    }
+    // The host is also the certs.d/HOST directory name, and Linux holds
+    // at most 255 bytes in one: refused here, before plan says anything.
+    if raw.len() > NAME_MAX {
+        return Some(format!(
+            "{} bytes is too long: as the certs.d directory name it must fit in {NAME_MAX}",
+            raw.len()
+        ));
     }
     if raw.contains("://") {
         return Some("a host has no scheme (drop the http:// or https://)".into());
@@ -126,6 +150,17 @@ fn name_reason(name: &str) -> Option<String> {
     if name.parse::<Ipv4Addr>().is_ok() {
         return None;
     }
+    // A last label of digits reads as an IPv4 address to URL parsers (`0`
+    // is 0.0.0.0 to some, a name to others): only a real dotted quad may be numeric.
+    if name
+        .rsplit('.')
+        .next()
+        .is_some_and(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Some(format!(
+            "{name:?} is neither an IPv4 address nor a host name (its last label is a number)"
+        ));
+    }
     if name.len() > 253 {
         return Some("a host name is at most 253 characters".into());
     }
@@ -193,12 +228,36 @@ mod tests {
             ".r.io",
             "r.io.",
             "r\\io",
+            "user:pw@r.io",
+            "b\u{fc}cher.example",
+            "r%2eio",
+            "0",
+            "0a.0",
+            "1.2.3",
+            "256.1.1.1",
         ] {
             assert!(
                 RegistryHost::parse(bad, "--host").is_err(),
                 "{bad:?} was accepted"
             );
         }
+    }
+
+    #[test]
+    fn a_host_that_cannot_be_a_directory_name_is_refused() {
+        let label = "a".repeat(63);
+        let name = [label.as_str(); 4].join(".")[..249].to_string();
+        assert!(RegistryHost::parse(&name, "--host").is_ok());
+        assert!(RegistryHost::parse(&format!("{name}:5000"), "--host").is_ok());
+        let long = format!("{name}x.b:5000");
+        let err = RegistryHost::parse(&long, "--host").unwrap_err();
+        assert!(err.to_string().contains("255"), "{err}");
+    }
+
+    #[test]
+    fn credentials_in_a_host_are_never_echoed() {
+        let err = RegistryHost::parse("u:s3cretpw@r.io", "--host").unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
     }
 
     #[test]

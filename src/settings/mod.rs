@@ -54,6 +54,25 @@ pub struct GlobalInput {
     /// `apply` only: skip the `config dump` check.
     pub no_validate: bool,
     pub output: Output,
+    pub write: WriteSettings,
+}
+
+/// How runs that write behave (`--keep-backups`, `--lock-timeout`).
+#[derive(Debug, Clone, Copy)]
+pub struct WriteSettings {
+    /// Backups of a replaced file to keep; 0 makes none.
+    pub keep_backups: usize,
+    /// How long to wait for another run's lock.
+    pub lock_timeout: std::time::Duration,
+}
+
+impl Default for WriteSettings {
+    fn default() -> Self {
+        WriteSettings {
+            keep_backups: 5,
+            lock_timeout: std::time::Duration::from_secs(120),
+        }
+    }
 }
 
 /// Where containerd's files are and which containerd they are for.
@@ -71,6 +90,7 @@ pub struct Settings {
     /// Check a new config.toml with containerd's `config dump` before installing it.
     pub validate: bool,
     pub output: Output,
+    pub write: WriteSettings,
 }
 
 impl Settings {
@@ -115,6 +135,7 @@ impl Settings {
             containerd_bin: containerd_bin(input.containerd_bin.as_ref(), origin)?,
             validate: !input.no_validate,
             output: input.output,
+            write: input.write,
         })
     }
 

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use super::cert::{self, CertRequest, IssueInput};
 use super::host::RegistryHost;
@@ -13,6 +13,7 @@ use super::origin::{Field, Origin};
 use crate::exit_codes::usage;
 use crate::formats::hosts_toml::Capability;
 use crate::formats::pem;
+use crate::node::read_required;
 use crate::version::{ContainerdVersion, Target};
 
 /// The name of the CA copy in certs.d/HOST/ when certsd issues certificates.
@@ -202,6 +203,14 @@ fn check_issued_name(
 }
 
 /// An http(s) URL; a bare `host:port` gets `https://` as containerd would.
+///
+/// Only URLs that Go's `net/url` (so containerd) parses back to the same
+/// host are accepted: Go and the WHATWG parser behind the `url` crate
+/// disagree on backslashes, percent-escapes and non-ASCII hosts, and a
+/// URL containerd cannot parse makes it drop the whole hosts.toml. So the
+/// authority is checked by hand, the way Go splits it (it ends at the
+/// first `/`), and the host must be one certsd would accept as `--host`.
+/// A refusal never shows what stands before an `@` (a password or token).
 pub fn endpoint_url(label: &str, raw: &str) -> Result<String> {
     let raw = raw.trim();
     let full = if raw.contains("://") {
@@ -211,30 +220,65 @@ pub fn endpoint_url(label: &str, raw: &str) -> Result<String> {
     };
     match url_problem(&full) {
         Some(why) => Err(usage(format!(
-            "{label} {raw:?}: {why}; give an http:// or https:// URL such as https://mirror.example.com:5000"
+            "{label} {:?}: {why}; give an http:// or https:// URL such as https://mirror.example.com:5000",
+            redact(raw)
         ))),
         None => Ok(full),
     }
 }
 
+/// `raw` with everything between the scheme and the last `@` replaced by
+/// `***`, for messages: the user-info of a URL is a secret.
+pub fn redact(raw: &str) -> String {
+    let Some(at) = raw.rfind('@') else {
+        return raw.to_string();
+    };
+    let start = raw.find("://").map_or(0, |i| i + 3).min(at);
+    format!("{}***{}", &raw[..start], &raw[at..])
+}
+
 fn url_problem(full: &str) -> Option<String> {
+    if full.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("spaces and control characters are not allowed".into());
+    }
+    if full.contains('\\') {
+        return Some("a backslash is not allowed (containerd and other parsers read it differently); use / in paths".into());
+    }
+    let (_, rest) = full.split_once("://")?;
+    // Go: the authority ends at the first `/` (after `?` and `#` are cut).
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if rest.contains('@') {
+        return Some(
+            "credentials do not belong in the URL (they would be written to disk in clear)".into(),
+        );
+    }
+    if let Some(why) = super::host::host_problem(authority) {
+        return Some(format!("host {authority:?}: {why}"));
+    }
+    let path = &rest[authority.len()..];
+    if !percent_escapes_ok(path) {
+        return Some("a `%` in the path must start an escape such as %2F".into());
+    }
     match url::Url::parse(full) {
         Err(err) => Some(err.to_string()),
         Ok(u) if !matches!(u.scheme(), "http" | "https") => {
             Some(format!("scheme {:?} is not http or https", u.scheme()))
         }
-        Ok(u) if u.host_str().is_none_or(str::is_empty) => Some("no host".into()),
-        Ok(u) if !u.username().is_empty() || u.password().is_some() => Some(
-            "credentials do not belong in the URL (they would be written to disk in clear)".into(),
-        ),
         Ok(u) if u.query().is_some() || u.fragment().is_some() => {
             Some("a query or fragment is not allowed".into())
         }
-        Ok(_) if full.chars().any(|c| c.is_whitespace() || c.is_control()) => {
-            Some("spaces and control characters are not allowed".into())
-        }
         Ok(_) => None,
     }
+}
+
+/// Go's `unescape` refuses a `%` not followed by two hex digits.
+fn percent_escapes_ok(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().all(|(i, b)| {
+        *b != b'%'
+            || (bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    })
 }
 
 fn mirrors(label: &str, raw: &[String]) -> Result<Vec<String>> {
@@ -318,14 +362,8 @@ fn read_input(label: &str, path: &Path) -> Result<InputFile> {
             ))
         })?
         .to_string();
-    if path.is_dir() {
-        bail!(
-            "{label} {}: is a directory; give the PEM file itself",
-            path.display()
-        );
-    }
-    let bytes =
-        std::fs::read(path).with_context(|| format!("{label} {}: cannot read", path.display()))?;
+    let shown = format!("{label} {}", path.display());
+    let bytes = read_required(path, &shown)?;
     Ok(InputFile {
         source: path.to_path_buf(),
         name,
@@ -422,8 +460,36 @@ mod tests {
             "https://u:p@m",
             "https://m/?q=1",
             "https://m /x",
+            "https://m.example.com\\@evil.example",
+            "https://m%2eexample.com",
+            "https://b\u{fc}cher.example",
+            "https://m:5000:6000",
+            "https://[m.example.com]:5000",
+            "https://m:",
+            "https://m:70000",
+            "https://m.example.com./v2",
+            "https://m/a%zz",
         ] {
             assert!(endpoint_url("--mirror", bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            endpoint_url("--mirror", "https://[fd00::1]:5000/v2/x%2Fy").unwrap(),
+            "https://[fd00::1]:5000/v2/x%2Fy"
+        );
+    }
+
+    #[test]
+    fn refusals_never_show_credentials() {
+        for raw in [
+            "https://u:s3cretpw@m.example.com",
+            "u:s3cretpw@m.example.com",
+            "https://s3cretpw@m.example.com",
+            "https://u:s3cret/pw@m.example.com",
+            "http://u:s3cret#pw@m",
+        ] {
+            let err = endpoint_url("--mirror", raw).unwrap_err().to_string();
+            assert!(!err.contains("s3cret"), "{err}");
+            assert!(err.contains("***@"), "{err}");
         }
     }
 

@@ -1,6 +1,5 @@
 //! `certsd cert inspect`: what certificates and CSRs hold, as text or JSON.
 
-use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -8,6 +7,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::cert::{self, CertInfo, CsrInfo};
+use crate::node::read_required;
 use crate::settings::Output;
 
 /// One inspected file, for `--output json`.
@@ -25,12 +25,14 @@ struct InspectedFile {
 pub(super) fn inspect(paths: &[PathBuf], output: Output) -> Result<()> {
     let mut files = Vec::new();
     for path in paths {
-        if let Some(file) = inspect_csr_file(path)? {
+        let shown = format!("reading {}", path.display());
+        let bytes = read_required(path, &shown)?;
+        if let Some(file) = inspect_csr_file(path, &bytes)? {
             files.push(file);
             continue;
         }
-        let pem =
-            fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let pem = String::from_utf8(bytes)
+            .with_context(|| format!("{shown}: stream did not contain valid UTF-8"))?;
         let certificates = cert::inspect_pem(&pem).with_context(|| path.display().to_string())?;
         files.push(InspectedFile {
             path: path.clone(),
@@ -162,21 +164,20 @@ pub(super) fn print_signed(
 }
 
 /// A CSR file (PEM, or DER that parses as one) for `inspect`; `None` for anything else.
-fn inspect_csr_file(path: &Path) -> Result<Option<InspectedFile>> {
-    let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let request = if cert::is_pem_csr(&bytes) {
-        cert::inspect_csr(&bytes).with_context(|| path.display().to_string())?
-    } else if String::from_utf8_lossy(&bytes).contains("-----BEGIN") {
+fn inspect_csr_file(path: &Path, bytes: &[u8]) -> Result<Option<InspectedFile>> {
+    let request = if cert::is_pem_csr(bytes) {
+        cert::inspect_csr(bytes).with_context(|| path.display().to_string())?
+    } else if String::from_utf8_lossy(bytes).contains("-----BEGIN") {
         return Ok(None);
     } else {
-        match cert::inspect_csr(&bytes) {
+        match cert::inspect_csr(bytes) {
             Ok(request) => request,
             Err(_) => return Ok(None),
         }
     };
     Ok(Some(InspectedFile {
         path: path.to_path_buf(),
-        contains_private_key: String::from_utf8_lossy(&bytes).contains("PRIVATE KEY-----"),
+        contains_private_key: String::from_utf8_lossy(bytes).contains("PRIVATE KEY-----"),
         certificates: Vec::new(),
         certificate_request: Some(request),
     }))

@@ -17,20 +17,20 @@ use anyhow::{Context, Result, bail};
 use crate::cert::{self, CaSigner, San};
 use crate::core::plan::{FileChange, Plan};
 use crate::exit_codes::{Code, usage};
-use crate::node::{Root, read_existing};
-use crate::settings::{CertJob, Field, IssueSettings, Origin, Output};
+use crate::node::{Root, read_existing, read_required};
+use crate::settings::{CertJob, Field, IssueSettings, Origin, Output, WriteSettings};
 use crate::writer;
 
 const KEY_MODE: u32 = 0o600;
 const CERT_MODE: u32 = 0o644;
 
 /// Runs one `cert` command.
-pub fn run(job: &CertJob, output: Output, origin: &Origin) -> Result<Code> {
+pub fn run(job: &CertJob, output: Output, write: WriteSettings, origin: &Origin) -> Result<Code> {
     match job {
         CertJob::Ca { issue, name } => {
             let issue = IssueSettings::new(issue, cert::CA_DAYS, origin)?;
             check_name(name, origin)?;
-            let out = Outputs::new(&issue, &["ca.crt", "ca.key"])?;
+            let out = Outputs::new(&issue, write, &["ca.crt", "ca.key"])?;
             let made = cert::new_ca(name, issue.days, issue.key)?;
             out.write_pair(made.cert_pem, made.key_pem, output)
         }
@@ -50,7 +50,7 @@ pub fn run(job: &CertJob, output: Output, origin: &Origin) -> Result<Code> {
                 )));
             }
             let signer = ca_dir.as_deref().map(load_ca).transpose()?;
-            let out = Outputs::new(&issue, &["server.crt", "server.key"])?;
+            let out = Outputs::new(&issue, write, &["server.crt", "server.key"])?;
             let made = cert::server_cert(signer.as_ref(), &sans, issue.days, issue.key)?;
             out.write_pair(made.cert_pem, made.key_pem, output)
         }
@@ -62,12 +62,12 @@ pub fn run(job: &CertJob, output: Output, origin: &Origin) -> Result<Code> {
             let issue = IssueSettings::new(issue, cert::LEAF_DAYS, origin)?;
             check_name(name, origin)?;
             let signer = load_ca(ca_dir)?;
-            let out = Outputs::new(&issue, &["client.crt", "client.key"])?;
+            let out = Outputs::new(&issue, write, &["client.crt", "client.key"])?;
             let made = cert::client_cert(&signer, name, issue.days, issue.key)?;
             out.write_pair(made.cert_pem, made.key_pem, output)
         }
-        CertJob::Csr(job) => request::csr(job, output, origin),
-        CertJob::Sign(job) => request::sign(job, output, origin),
+        CertJob::Csr(job) => request::csr(job, output, write, origin),
+        CertJob::Sign(job) => request::sign(job, output, write, origin),
         CertJob::Inspect { files } => inspect::inspect(files, output),
     }
     .map(|()| Code::Success)
@@ -93,23 +93,46 @@ fn sans(dns: &[String], ip: &[String], origin: &Origin) -> Result<Vec<San>> {
 fn load_ca(dir: &Path) -> Result<CaSigner> {
     let crt = dir.join("ca.crt");
     let key = dir.join("ca.key");
-    let cert_pem = fs::read_to_string(&crt)
-        .with_context(|| format!("reading the CA certificate {}", crt.display()))?;
-    let key_pem = fs::read_to_string(&key)
-        .with_context(|| format!("reading the CA key {}", key.display()))?;
+    let text = |path: &Path, what: &str| -> Result<String> {
+        let shown = format!("reading the CA {what} {}", path.display());
+        String::from_utf8(read_required(path, &shown)?)
+            .with_context(|| format!("{shown}: not a PEM text file"))
+    };
+    let cert_pem = text(&crt, "certificate")?;
+    let key_pem = text(&key, "key")?;
     CaSigner::from_pem(&cert_pem, &key_pem, dir)
 }
 
 /// The files a `cert` command writes into `--out`, checked before any key is made.
 struct Outputs<'a> {
     issue: &'a IssueSettings,
+    /// The lock, held from the first check of the targets to the write.
+    session: writer::Session,
     names: Vec<String>,
 }
 
 impl<'a> Outputs<'a> {
-    fn new<S: ToString>(issue: &'a IssueSettings, names: &[S]) -> Result<Outputs<'a>> {
+    fn new<S: ToString>(
+        issue: &'a IssueSettings,
+        write: WriteSettings,
+        names: &[S],
+    ) -> Result<Outputs<'a>> {
+        // Under the lock, which first repairs a killed run's group: the check
+        // and the write see the same directory (two `cert ca --out D` at
+        // once: one writes, the other is refused).
+        let session = writer::Session::for_dir(
+            issue.out_path.as_path(),
+            writer::Options {
+                keep_backups: write.keep_backups,
+                lock_timeout: write.lock_timeout,
+            },
+        )?;
+        for repair in session.repairs() {
+            eprintln!("certsd: {repair}");
+        }
         let out = Outputs {
             issue,
+            session,
             names: names.iter().map(ToString::to_string).collect(),
         };
         check_targets(&out.shown(), issue.force)?;
@@ -150,7 +173,10 @@ impl<'a> Outputs<'a> {
                 secret,
             ));
         }
-        writer::apply(&root, &plan)?;
+        let outcome = self.session.apply(&plan)?;
+        for note in &outcome.notes {
+            eprintln!("certsd: {note}");
+        }
         let mut written = Vec::new();
         for (path, change) in self.shown().iter().zip(&plan.files) {
             let mode = format!("{:04o}", change.mode());

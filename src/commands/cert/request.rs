@@ -11,9 +11,17 @@ use super::inspect::print_signed;
 use super::{CERT_MODE, KEY_MODE, Outputs, load_ca, print_json, sans};
 use crate::cert::{self, KeyType, LeafRole};
 use crate::exit_codes::usage;
-use crate::settings::{CsrJob, Field, IssueSettings, IssueSettingsInput, Origin, Output, SignJob};
+use crate::node::read_required;
+use crate::settings::{
+    CsrJob, Field, IssueSettings, IssueSettingsInput, Origin, Output, SignJob, WriteSettings,
+};
 
-pub(super) fn csr(job: &CsrJob, output: Output, origin: &Origin) -> Result<()> {
+pub(super) fn csr(
+    job: &CsrJob,
+    output: Output,
+    write: WriteSettings,
+    origin: &Origin,
+) -> Result<()> {
     let input = IssueSettingsInput {
         out: job.out.clone(),
         days: None,
@@ -36,7 +44,7 @@ pub(super) fn csr(job: &CsrJob, output: Output, origin: &Origin) -> Result<()> {
     let kube = kube_manifest(job, origin)?;
     let mut names = vec![format!("{stem}.csr"), format!("{stem}.key")];
     names.extend(kube.map(|(name, _)| format!("{name}.csr.yaml")));
-    let out = Outputs::new(&issue, &names)?;
+    let out = Outputs::new(&issue, write, &names)?;
     let made = cert::new_csr(role, job.name.as_deref(), &sans, issue.key)?;
     let mut contents = vec![
         (made.csr_pem.clone(), CERT_MODE, false),
@@ -66,7 +74,12 @@ fn kube_manifest<'a>(job: &'a CsrJob, origin: &Origin) -> Result<Option<(&'a str
     Ok(Some((name, signer)))
 }
 
-pub(super) fn sign(job: &SignJob, output: Output, origin: &Origin) -> Result<()> {
+pub(super) fn sign(
+    job: &SignJob,
+    output: Output,
+    write: WriteSettings,
+    origin: &Origin,
+) -> Result<()> {
     let input = IssueSettingsInput {
         out: job.out.clone(),
         days: job.days,
@@ -75,10 +88,10 @@ pub(super) fn sign(job: &SignJob, output: Output, origin: &Origin) -> Result<()>
     };
     let issue = IssueSettings::new(&input, cert::LEAF_DAYS, origin)?;
     let (role, stem) = role(job.client);
-    let out = Outputs::new(&issue, &[format!("{stem}.crt")])?;
+    let out = Outputs::new(&issue, write, &[format!("{stem}.crt")])?;
     check_not_ca_dir(&job.out, &job.ca_dir, origin)?;
     let at = job.csr.display();
-    let bytes = fs::read(&job.csr).with_context(|| format!("reading the CSR {at}"))?;
+    let bytes = read_required(&job.csr, &format!("reading the CSR {at}"))?;
     let signer = load_ca(&job.ca_dir)?;
     let issued = cert::sign_csr(&signer, &bytes, role, issue.days)
         .with_context(|| format!("CSR {at}: not signed"))?;

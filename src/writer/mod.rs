@@ -1,0 +1,539 @@
+//! The one module that writes to disk.
+//!
+//! A run first takes the lock ([`Session`]): one `flock` on the root
+//! directory, so every run that writes under one root (`apply`, and the
+//! `cert` commands, whose root is `/`) is serialised, and then repairs what
+//! a killed run left (see `journal`), so no crash needs a human.
+//!
+//! A plan is written as one group. Every target is checked against what
+//! Linux can hold (name and path length, the file-size limit) before
+//! anything is created. The journal is written, every new file goes to a
+//! temporary file beside its target (mode and old owner set), and only when
+//! all of them are durable, and the journal says so, are they renamed over
+//! their targets. A failure before then leaves every file as it was (and
+//! removes what the run made); a crash after it is completed by the next
+//! run. The renames go in an order that keeps each moment usable: backups
+//! first, keys before their certificates, every file a hosts.toml names
+//! before that hosts.toml, hosts.toml before the files it stops naming are
+//! deleted, and config.toml last, so the old config stays in force until
+//! everything it points at is there. Backups are part of the group (a crash
+//! cannot make a second one) and only the newest `--keep-backups` are kept.
+
+mod backups;
+mod durable;
+mod journal;
+mod lock;
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::core::plan::{FileChange, Op, Plan};
+use crate::node::{NodePath, Root};
+use journal::{Entry, Journal};
+
+/// How a run writes: from `--keep-backups` and `--lock-timeout`.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Backups of one file to keep (the newest); 0 makes none.
+    pub keep_backups: usize,
+    /// How long to wait for another run's lock.
+    pub lock_timeout: Duration,
+}
+
+/// What `apply` wrote.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Files written or deleted, as node paths.
+    pub written: Vec<NodePath>,
+    /// Backups made, as node paths.
+    pub backups: Vec<NodePath>,
+    /// Housekeeping done on the way (debris removed, old backups dropped).
+    pub notes: Vec<String>,
+}
+
+/// The lock of one root, held while a run reads and writes; released on drop.
+#[derive(Debug)]
+pub struct Session {
+    root: Root,
+    /// Where the journal lives: the root for `apply`, `--out` for `cert`.
+    journal_dir: PathBuf,
+    options: Options,
+    repairs: Vec<String>,
+    _held: lock::Held,
+}
+
+impl Session {
+    /// Locks `root` for `apply`; the journal lives in the root itself.
+    pub fn for_root(root: &Root, options: Options) -> Result<Session> {
+        Session::begin(root.clone(), root.dir().to_path_buf(), options)
+    }
+
+    /// Locks `/` for a `cert` command writing into `dir` (a path on this
+    /// machine), which also holds its journal: the next run on `dir` repairs.
+    pub fn for_dir(dir: &Path, options: Options) -> Result<Session> {
+        Session::begin(Root::new(PathBuf::from("/")), dir.to_path_buf(), options)
+    }
+
+    fn begin(root: Root, journal_dir: PathBuf, options: Options) -> Result<Session> {
+        let held = lock::acquire(root.dir(), options.lock_timeout)?;
+        let mut repairs = Vec::new();
+        repairs.extend(journal::recover(root.dir(), &journal_dir)?);
+        durable::remove_debris(&journal_dir);
+        Ok(Session {
+            root,
+            journal_dir,
+            options,
+            repairs,
+            _held: held,
+        })
+    }
+
+    /// What this run repaired of a killed run's work, for the user.
+    pub fn repairs(&self) -> &[String] {
+        &self.repairs
+    }
+
+    /// Writes every changing file of the plan as one group (see the module doc).
+    pub fn apply(&self, plan: &Plan) -> Result<Outcome> {
+        let items = self.items(plan)?;
+        let mut outcome = Outcome::default();
+        if items.is_empty() {
+            return Ok(outcome);
+        }
+        let dirs: Vec<PathBuf> = items.iter().map(|i| parent(&i.real)).collect();
+        let removed: usize = unique(&dirs)
+            .iter()
+            .map(|d| durable::remove_debris(d))
+            .sum();
+        if removed > 0 {
+            outcome.notes.push(format!(
+                "removed {removed} temporary file(s) left by killed runs"
+            ));
+        }
+        let small = items.len() <= durable::SYNCFS_ABOVE;
+        let mut journal = self.journal_for(&items)?;
+        durable::check_size_limit(
+            &self.journal_dir.join(journal::JOURNAL).display(),
+            journal::size(&journal),
+        )?;
+        if let Err(err) = self.stage(&items, &mut journal, &dirs, small) {
+            self.roll_back(&items, &journal);
+            return Err(err);
+        }
+        self.commit(&items, &dirs, small)?;
+        for item in &items {
+            match item.kind {
+                Kind::Backup => outcome.backups.push(item.node.clone()),
+                Kind::Change => outcome.written.push(item.node.clone()),
+            }
+        }
+        for change in plan.files.iter().filter(|f| f.backup && f.changes()) {
+            let keep = self.options.keep_backups;
+            let dropped = backups::prune(&self.root, &change.path, keep);
+            if dropped > 0 {
+                outcome.notes.push(format!(
+                    "removed {dropped} old backup(s) of {} (keeping {keep}, --keep-backups)",
+                    change.path
+                ));
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// The plan's changing files and their backups, in rename order, checked.
+    fn items<'a>(&self, plan: &'a Plan) -> Result<Vec<Item<'a>>> {
+        let mut items = Vec::new();
+        for change in plan.files.iter().filter(|f| f.changes()) {
+            let real = self.root.resolve(&change.path)?;
+            if let (true, Some(before), true) =
+                (change.backup, &change.before, self.options.keep_backups > 0)
+            {
+                let node = backups::free_path(&self.root, &change.path)?;
+                items.push(Item {
+                    real: self.root.resolve(&node)?,
+                    node,
+                    write: Some((&before.bytes, before.mode)),
+                    owner_of: real.clone(),
+                    rank: 0,
+                    kind: Kind::Backup,
+                });
+            }
+            let write = match &change.op {
+                Op::Write { after, mode } => Some((after.as_slice(), *mode)),
+                Op::Delete => None,
+            };
+            items.push(Item {
+                node: change.path.clone(),
+                owner_of: real.clone(),
+                real,
+                write,
+                rank: rank(change),
+                kind: Kind::Change,
+            });
+        }
+        items.sort_by_key(|i| i.rank);
+        for item in &items {
+            durable::check_path(&item.node, &item.real)?;
+            if let Some((bytes, _)) = item.write {
+                durable::check_size_limit(&item.node, bytes.len() as u64)?;
+            }
+        }
+        Ok(items)
+    }
+
+    fn journal_for(&self, items: &[Item<'_>]) -> Result<Journal> {
+        let root = self.root.dir();
+        let entries = items
+            .iter()
+            .map(|item| {
+                Ok(Entry {
+                    node: item.node.to_string(),
+                    target: journal::relative(root, &item.real)?,
+                    tmp: match item.write {
+                        Some(_) => Some(journal::relative(root, &durable::temp_name(&item.real))?),
+                        None => None,
+                    },
+                    sha256: item.write.map(|(bytes, _)| journal::sha256(bytes)),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Journal {
+            pid: std::process::id(),
+            committed: false,
+            created_dirs: Vec::new(),
+            entries,
+        })
+    }
+
+    /// Makes the directories, writes the staging journal, then the temporary files.
+    fn stage(
+        &self,
+        items: &[Item<'_>],
+        journal: &mut Journal,
+        dirs: &[PathBuf],
+        small: bool,
+    ) -> Result<()> {
+        let root = self.root.dir();
+        for dir in std::iter::once(&self.journal_dir).chain(unique(dirs)) {
+            for made in durable::make_dirs(dir).map_err(|e| e.context(where_of(items, dir)))? {
+                journal.created_dirs.push(journal::relative(root, &made)?);
+            }
+        }
+        journal::write(&self.journal_dir, journal, false)?;
+        for item in items {
+            if let Some((bytes, mode)) = item.write {
+                let owner = fs::metadata(&item.owner_of)
+                    .ok()
+                    .map(|m| (m.uid(), m.gid()));
+                write_temp(&durable::temp_name(&item.real), bytes, mode, owner, small)
+                    .map_err(|e| durable::explain(&e))
+                    .with_context(|| format!("{}: cannot write", item.node))?;
+            }
+        }
+        if !small {
+            let mut all = dirs.to_vec();
+            all.push(self.journal_dir.clone());
+            durable::sync_filesystems(&all)?;
+        }
+        journal.committed = true;
+        journal::write(&self.journal_dir, journal, true)
+    }
+
+    /// The renames, in order, then syncing and removing the journal. A
+    /// failure here leaves the committed journal: the next run completes it.
+    fn commit(&self, items: &[Item<'_>], dirs: &[PathBuf], small: bool) -> Result<()> {
+        let later = "; the rest of the group is staged and the next certsd run completes it";
+        for item in items {
+            let done = match item.write {
+                Some(_) => fs::rename(durable::temp_name(&item.real), &item.real),
+                None => durable::remove_atomic(&item.real),
+            };
+            done.map_err(|e| durable::explain(&e))
+                .with_context(|| format!("{}: cannot write{later}", item.node))?;
+        }
+        if small {
+            durable::sync_dirs(dirs)?;
+        } else {
+            durable::sync_filesystems(dirs)?;
+        }
+        journal::remove(&self.journal_dir)
+    }
+
+    /// Undoes a failed staging: temporary files, the journal, new directories.
+    fn roll_back(&self, items: &[Item<'_>], journal: &Journal) {
+        for item in items.iter().filter(|i| i.write.is_some()) {
+            let _ = fs::remove_file(durable::temp_name(&item.real));
+        }
+        let _ = journal::remove(&self.journal_dir);
+        let _ = fs::remove_file(durable::temp_name(&self.journal_dir.join(journal::JOURNAL)));
+        for dir in journal.created_dirs.iter().rev() {
+            let _ = fs::remove_dir(self.root.dir().join(dir));
+        }
+    }
+}
+
+/// Whether a killed run left a journal in `dir` (the next write run completes it).
+pub fn interrupted(dir: &Path) -> bool {
+    dir.join(journal::JOURNAL).symlink_metadata().is_ok()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Backup,
+    Change,
+}
+
+/// One rename of the group.
+struct Item<'a> {
+    node: NodePath,
+    real: PathBuf,
+    /// Bytes and mode; `None` for a delete.
+    write: Option<(&'a [u8], u32)>,
+    /// The file whose owner the new one keeps.
+    owner_of: PathBuf,
+    rank: u8,
+    kind: Kind,
+}
+
+/// Where a change goes in the rename order (backups are 0).
+fn rank(change: &FileChange) -> u8 {
+    let hosts = change.path.file_name() == "hosts.toml";
+    match (&change.op, change.needs_restart) {
+        (_, true) => 6,
+        (Op::Write { .. }, _) if change.secret => 1,
+        (Op::Write { .. }, _) if !hosts => 2,
+        (Op::Write { .. }, _) => 3,
+        (Op::Delete, _) if hosts => 4,
+        (Op::Delete, _) => 5,
+    }
+}
+
+fn parent(path: &Path) -> PathBuf {
+    path.parent()
+        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
+}
+
+fn unique(dirs: &[PathBuf]) -> Vec<&PathBuf> {
+    let mut out: Vec<&PathBuf> = Vec::new();
+    for dir in dirs {
+        if !out.contains(&dir) {
+            out.push(dir);
+        }
+    }
+    out
+}
+
+/// Names the node file a directory is made for, for messages.
+fn where_of(items: &[Item<'_>], dir: &Path) -> String {
+    items
+        .iter()
+        .find(|i| i.real.parent() == Some(dir))
+        .map_or_else(
+            || dir.display().to_string(),
+            |i| format!("{}: cannot write", i.node),
+        )
+}
+
+fn write_temp(
+    tmp: &Path,
+    bytes: &[u8],
+    mode: u32,
+    owner: Option<(u32, u32)>,
+    sync: bool,
+) -> std::io::Result<()> {
+    let _ = fs::remove_file(tmp);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(tmp)?;
+    file.write_all(bytes)?;
+    if let Some((uid, gid)) = owner {
+        // Only root may give files away; as another user the owner is ours anyway.
+        let _ = std::os::unix::fs::fchown(&file, Some(uid), Some(gid));
+    }
+    // Set after chown: chown may clear set-id bits, and umask must not narrow the mode.
+    file.set_permissions(fs::Permissions::from_mode(mode))?;
+    if sync {
+        file.sync_all()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_of(changes: Vec<FileChange>) -> Plan {
+        Plan {
+            files: changes,
+            ..Plan::default()
+        }
+    }
+
+    fn new_file(path: &str, bytes: &str, mode: u32) -> FileChange {
+        FileChange::write(NodePath::fixed(path), None, bytes.as_bytes().to_vec(), mode)
+    }
+
+    fn session(root: &Root) -> Session {
+        let options = Options {
+            keep_backups: 5,
+            lock_timeout: Duration::from_secs(5),
+        };
+        Session::for_root(root, options).unwrap()
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut out: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_plan_is_written_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path().to_path_buf());
+        let ok = plan_of(vec![
+            new_file("/x/a.crt", "cert", 0o644),
+            new_file("/x/a.key", "key", 0o600),
+        ]);
+        session(&root).apply(&ok).unwrap();
+        assert_eq!(fs::read(dir.path().join("x/a.key")).unwrap(), b"key");
+        let mode = fs::metadata(dir.path().join("x/a.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // The second target's directory cannot be made (a file is in the way).
+        fs::write(dir.path().join("blocker"), "").unwrap();
+        let bad = plan_of(vec![
+            new_file("/y/b.crt", "cert", 0o644),
+            new_file("/blocker/b.key", "key", 0o600),
+        ]);
+        let err = session(&root).apply(&bad).unwrap_err();
+        assert!(
+            format!("{err:#}").starts_with("/blocker/b.key: cannot write"),
+            "{err:#}"
+        );
+        assert!(
+            !dir.path().join("y").exists(),
+            "a directory of a failed group remains"
+        );
+        assert_eq!(
+            names(dir.path()),
+            ["blocker", "x"],
+            "the journal or a temp file remains"
+        );
+    }
+
+    #[test]
+    fn a_delete_removes_the_file_and_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path().to_path_buf());
+        fs::create_dir_all(dir.path().join("d")).unwrap();
+        fs::write(dir.path().join("d/hosts.toml"), "old").unwrap();
+        fs::write(dir.path().join("d/keep"), "other").unwrap();
+        let before = crate::node::read_existing(&root, &NodePath::fixed("/d/hosts.toml"))
+            .unwrap()
+            .unwrap();
+        let plan = plan_of(vec![FileChange::delete(
+            NodePath::fixed("/d/hosts.toml"),
+            before,
+        )]);
+        let outcome = session(&root).apply(&plan).unwrap();
+        assert_eq!(outcome.written, vec![NodePath::fixed("/d/hosts.toml")]);
+        assert_eq!(names(&dir.path().join("d")), ["keep"]);
+    }
+
+    #[test]
+    fn renames_keep_keys_before_certs_and_hosts_toml_before_config() {
+        let mut config = new_file("/c/config.toml", "c", 0o644);
+        config.needs_restart = true;
+        let key = FileChange::exact(
+            NodePath::fixed("/k/ca.key"),
+            None,
+            b"k".to_vec(),
+            0o600,
+            true,
+        );
+        let plan = plan_of(vec![
+            config,
+            new_file("/h/hosts.toml", "h", 0o644),
+            new_file("/h/ca.crt", "c", 0o644),
+            key,
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path().to_path_buf());
+        let s = session(&root);
+        let order: Vec<String> = s
+            .items(&plan)
+            .unwrap()
+            .iter()
+            .map(|i| i.node.to_string())
+            .collect();
+        assert_eq!(
+            order,
+            ["/k/ca.key", "/h/ca.crt", "/h/hosts.toml", "/c/config.toml"]
+        );
+    }
+
+    #[test]
+    fn a_killed_committed_group_is_rolled_forward() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path().to_path_buf());
+        fs::create_dir_all(dir.path().join("d")).unwrap();
+        fs::write(dir.path().join("d/.a.certsd-tmp-999999"), "new a").unwrap();
+        fs::write(dir.path().join("d/b"), "new b").unwrap();
+        let journal = Journal {
+            pid: 999_999,
+            committed: true,
+            created_dirs: Vec::new(),
+            entries: vec![
+                Entry {
+                    node: "/d/b".into(),
+                    target: "d/b".into(),
+                    tmp: Some("d/.b.certsd-tmp-999999".into()),
+                    sha256: Some(journal::sha256(b"new b")),
+                },
+                Entry {
+                    node: "/d/a".into(),
+                    target: "d/a".into(),
+                    tmp: Some("d/.a.certsd-tmp-999999".into()),
+                    sha256: Some(journal::sha256(b"new a")),
+                },
+            ],
+        };
+        journal::write(dir.path(), &journal, false).unwrap();
+        assert!(interrupted(dir.path()));
+        let s = session(&root);
+        assert!(s.repairs()[0].contains("completed"), "{:?}", s.repairs());
+        assert!(s.repairs()[0].ends_with(": /d/a"), "{:?}", s.repairs());
+        assert_eq!(fs::read(dir.path().join("d/a")).unwrap(), b"new a");
+        assert_eq!(names(dir.path()), ["d"]);
+    }
+
+    #[test]
+    fn a_waiter_that_times_out_names_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path().to_path_buf());
+        let _held = session(&root);
+        let options = Options {
+            keep_backups: 5,
+            lock_timeout: Duration::from_millis(200),
+        };
+        let err = Session::for_root(&root, options).unwrap_err();
+        let pid = std::process::id();
+        assert!(
+            err.to_string().contains(&format!("locked by pid {pid} (")),
+            "{err}"
+        );
+    }
+}
