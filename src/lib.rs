@@ -22,9 +22,8 @@ mod version;
 mod writer;
 
 use cli::Command;
-use commands::trust::TrustRun;
 use exit_codes::Code;
-use settings::{Origin, Settings};
+use settings::Origin;
 
 /// Runs one parsed command line.
 pub fn run(cli: &cli::Cli) -> anyhow::Result<Code> {
@@ -32,25 +31,29 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<Code> {
     let global = cli.global.input();
     match &cli.command {
         Command::Plan(args) => {
-            let settings = Settings::new(&global, &origin)?;
-            let registries = args.trust.registries();
-            let run = TrustRun {
-                settings: &settings,
-                registries: &registries,
-                origin: &origin,
-            };
+            let run = commands::source::prepare(
+                &global,
+                &origin,
+                args.trust.registries(),
+                &args.spec.input(),
+            )?;
             commands::trust::plan(&run, args.detailed_exitcode)
         }
         Command::Apply(args) => {
-            let settings = Settings::new(&global, &origin)?;
-            let registries = args.trust.registries();
-            let run = TrustRun {
-                settings: &settings,
-                registries: &registries,
-                origin: &origin,
-            };
+            let run = commands::source::prepare(
+                &global,
+                &origin,
+                args.trust.registries(),
+                &args.spec.input(),
+            )?;
             commands::trust::apply(&run)
         }
         Command::Cert(c) => commands::cert::run(&c.job(), global.output, &origin),
+        Command::Completions { shell } => {
+            commands::trust::shown(cli::docs::completions(*shell, &mut std::io::stdout().lock()))
+                .map(|()| Code::Success)
+        }
+        Command::Man => commands::trust::shown(cli::docs::man(&mut std::io::stdout().lock()))
+            .map(|()| Code::Success),
     }
 }

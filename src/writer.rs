@@ -91,7 +91,7 @@ fn stage<'a>(root: &Root, order: &[&'a FileChange]) -> Result<Vec<Staged<'a>>> {
                 stage_one(&real, after, *mode)
                     .with_context(|| format!("{}: cannot write", change.path))?,
             ),
-            Op::Delete => None,
+            Op::Delete | Op::RemoveDir => None,
         };
         staged.push(Staged { change, real, tmp });
         Ok(())
@@ -125,6 +125,7 @@ fn commit(file: &Staged<'_>) -> Result<()> {
     match &file.tmp {
         Some(tmp) => fs::rename(tmp, &file.real)
             .with_context(|| format!("cannot rename into {}", file.real.display()))?,
+        None if file.change.op == Op::RemoveDir => remove_empty_dir(&file.real)?,
         None => remove_atomic(&file.real)?,
     }
     File::open(dir)
@@ -138,6 +139,13 @@ fn remove_atomic(path: &Path) -> Result<()> {
     let tmp = temp_name(path);
     fs::rename(path, &tmp).with_context(|| format!("cannot remove {}", path.display()))?;
     fs::remove_file(&tmp).with_context(|| format!("cannot remove {}", tmp.display()))
+}
+
+/// `--prune`: the directory's files were removed just before; `remove_dir`
+/// refuses a directory that is not empty, so a file that appeared meanwhile
+/// is never lost.
+fn remove_empty_dir(path: &Path) -> Result<()> {
+    fs::remove_dir(path).with_context(|| format!("cannot remove the directory {}", path.display()))
 }
 
 /// `config.toml.certsd-backup-20261123T154500Z`

@@ -2,10 +2,11 @@
 //! and how the command line spells each setting in messages.
 
 use super::cert::{CertCommand, IssueArgs};
-use super::{GlobalArgs, OutputFormat, TrustArgs};
+use super::{GlobalArgs, OutputFormat, SpecArgs, SpecFormat, TrustArgs};
+use crate::formats::spec::Format;
 use crate::settings::{
     CertJob, CsrJob, Field, GlobalInput, IssueInput, IssueSettingsInput, Output, RegistryInput,
-    SignJob,
+    SignJob, SourceInput,
 };
 
 /// The flag that sets `field`, for messages.
@@ -39,6 +40,12 @@ pub fn flag_name(field: Field) -> &'static str {
         Field::Ip => "--ip",
         Field::Kubernetes => "--kubernetes",
         Field::Signer => "--signer",
+        // Spec-only settings: named by their key.
+        Field::DialTimeout => "dial_timeout",
+        Field::Auth => "auth",
+        Field::Username => "auth.username",
+        Field::PasswordFile => "auth.password_file",
+        Field::PasswordEnv => "auth.password_env",
     }
 }
 
@@ -85,7 +92,25 @@ impl TrustArgs {
             headers: self.header.clone(),
             override_path: self.override_path,
             issue,
+            ..RegistryInput::default()
         }]
+    }
+}
+
+impl SpecArgs {
+    pub fn input(&self) -> SourceInput {
+        SourceInput {
+            spec: self.file.clone(),
+            format: self.format.map(|f| match f {
+                SpecFormat::Toml => Format::Toml,
+                SpecFormat::Yaml => Format::Yaml,
+                SpecFormat::Json => Format::Json,
+            }),
+            from_k3s: self.from_k3s.clone(),
+            prune: self.prune,
+            restart: self.restart,
+            restart_command: self.restart_command.clone(),
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 //! The subcommands: thin glue from settings to the core and back to the user.
 
 pub mod cert;
+pub mod source;
 pub mod trust;

@@ -2,5 +2,6 @@
 //! from the node snapshot, and the certificates it decides to issue.
 
 pub mod issuance;
+pub mod ownership;
 pub mod plan;
 pub mod planner;

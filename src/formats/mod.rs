@@ -7,3 +7,4 @@ pub mod hosts_toml;
 pub mod pem;
 mod templates;
 mod toml_util;
+pub mod spec;

@@ -10,10 +10,29 @@ use crate::core::plan::{Action, PendingCert, Plan};
 use crate::settings::Output;
 use crate::writer::Outcome;
 
+/// What `--restart` did after the files were written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Restart {
+    /// Not asked for, or config.toml did not change.
+    NotRun,
+    /// The command ran and succeeded.
+    Done { command: String },
+    /// The command could not run or failed.
+    Failed { command: String, why: String },
+}
+
+/// What `apply` did: the writer's outcome and the restart.
+pub struct Applied<'a> {
+    pub outcome: &'a Outcome,
+    pub restart: &'a Restart,
+}
+
 #[derive(Serialize)]
 struct JsonReport<'a> {
     changed: bool,
     restart_required: bool,
+    /// containerd was restarted by `--restart` (always false for `plan`).
+    restarted: bool,
     files: Vec<JsonFile<'a>>,
     warnings: Vec<&'a str>,
     /// Certificates made (apply) or to be made (plan).
@@ -35,14 +54,14 @@ struct JsonFile<'a> {
 /// after (JSON, with the backups made).
 pub fn print_plan(
     plan: &Plan,
-    outcome: Option<&Outcome>,
+    applied: Option<&Applied<'_>>,
     format: Output,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<()> {
     match format {
         Output::Json => {
-            serde_json::to_writer_pretty(&mut *out, &json_report(plan, outcome))?;
+            serde_json::to_writer_pretty(&mut *out, &json_report(plan, applied))?;
             writeln!(out)?;
         }
         Output::Text => {
@@ -60,10 +79,12 @@ pub fn print_plan(
     Ok(())
 }
 
-fn json_report<'a>(plan: &'a Plan, outcome: Option<&'a Outcome>) -> JsonReport<'a> {
+fn json_report<'a>(plan: &'a Plan, applied: Option<&Applied<'a>>) -> JsonReport<'a> {
+    let outcome = applied.map(|a| a.outcome);
     JsonReport {
         changed: plan.changed(),
         restart_required: plan.restart_required(),
+        restarted: applied.is_some_and(|a| matches!(a.restart, Restart::Done { .. })),
         files: plan
             .files
             .iter()
@@ -119,10 +140,11 @@ pub fn summarize_plan(plan: &Plan, format: Output, err: &mut dyn Write) -> Resul
 /// The closing lines of `apply`.
 pub fn summarize_apply(
     plan: &Plan,
-    outcome: &Outcome,
+    applied: &Applied<'_>,
     format: Output,
     err: &mut dyn Write,
 ) -> Result<()> {
+    let outcome = applied.outcome;
     if format == Output::Json {
         return Ok(());
     }
@@ -135,11 +157,17 @@ pub fn summarize_apply(
     for backup in &outcome.backups {
         writeln!(err, "certsd: previous version kept as {backup}")?;
     }
-    if plan.restart_required() {
-        writeln!(
+    match applied.restart {
+        Restart::Done { command } => writeln!(
             err,
-            "certsd: restart containerd to load the new config.toml (e.g. `systemctl restart containerd`); hosts.toml changes need no restart"
-        )?;
+            "certsd: restarted containerd (`{command}`) to load the new config.toml"
+        )?,
+        Restart::Failed { .. } => {}
+        Restart::NotRun if plan.restart_required() => writeln!(
+            err,
+            "certsd: restart containerd to load the new config.toml (e.g. `systemctl restart containerd`, or run with --restart); hosts.toml changes need no restart"
+        )?,
+        Restart::NotRun => {}
     }
     Ok(())
 }

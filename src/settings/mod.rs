@@ -6,9 +6,13 @@
 //! setting the way its [`Origin`] spells it. Nothing here knows clap.
 
 mod cert;
+mod endpoint;
 mod host;
+pub mod k3s;
 mod origin;
 mod registry;
+mod spec;
+mod spec_table;
 
 use std::path::PathBuf;
 
@@ -21,7 +25,9 @@ use crate::version::Target;
 pub use cert::{
     CaSource, CertJob, CertRequest, CsrJob, IssueInput, IssueSettings, IssueSettingsInput, SignJob,
 };
-pub use origin::{Field, Origin};
+pub use origin::{Field, Origin, SpecPlace};
+pub use spec::{RegistryEntry, Spec, SpecSource};
+pub use endpoint::{AUTHORIZATION, AuthInput, MirrorTrust, Password, TrustOverrides};
 pub use registry::{ISSUED_CA_NAME, InputFile, RegistryInput, RegistryRequest};
 
 /// The default config path.
@@ -47,6 +53,18 @@ pub struct GlobalInput {
     pub certs_dir: Option<PathBuf>,
     pub containerd_version: Option<String>,
     pub output: Output,
+}
+
+/// Where `plan`/`apply` take their registries from (a spec, a k3s
+/// registries.yaml, or the `--host` flags) and what apply does around writing.
+#[derive(Debug, Clone, Default)]
+pub struct SourceInput {
+    pub spec: Option<PathBuf>,
+    pub format: Option<crate::formats::spec::Format>,
+    pub from_k3s: Option<PathBuf>,
+    pub prune: bool,
+    pub restart: bool,
+    pub restart_command: Option<String>,
 }
 
 /// Where containerd's files are and which containerd they are for.
