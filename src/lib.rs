@@ -49,10 +49,11 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<Code> {
             commands::trust::apply(&run)
         }
         Command::Cert(c) => commands::cert::run(&c.job(), global.output, &origin),
-        Command::Completions { shell } => {
-            commands::trust::shown(cli::docs::completions(*shell, &mut std::io::stdout().lock()))
-                .map(|()| Code::Success)
-        }
+        Command::Completions { shell } => commands::trust::shown(cli::docs::completions(
+            *shell,
+            &mut std::io::stdout().lock(),
+        ))
+        .map(|()| Code::Success),
         Command::Man => commands::trust::shown(cli::docs::man(&mut std::io::stdout().lock()))
             .map(|()| Code::Success),
     }

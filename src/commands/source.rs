@@ -117,7 +117,9 @@ fn limit() -> u64 {
 fn read_limited(path: &Path) -> Result<Vec<u8>> {
     let label = path.display();
     if path.is_dir() {
-        return Err(usage(format!("{label}: is a directory; give the spec file")));
+        return Err(usage(format!(
+            "{label}: is a directory; give the spec file"
+        )));
     }
     let file = std::fs::File::open(path).with_context(|| format!("{label}: cannot read"))?;
     let mut bytes = Vec::new();

@@ -102,8 +102,8 @@ pub fn apply(run: &Prepared) -> Result<Code> {
 
 /// Runs the restart command without a shell, its output passed through to stderr.
 fn restart(words: &[String]) -> Restart {
-    let command = shlex::try_join(words.iter().map(String::as_str))
-        .unwrap_or_else(|_| words.join(" "));
+    let command =
+        shlex::try_join(words.iter().map(String::as_str)).unwrap_or_else(|_| words.join(" "));
     let Some((program, args)) = words.split_first() else {
         return Restart::NotRun;
     };

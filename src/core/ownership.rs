@@ -30,7 +30,9 @@ pub fn mark(node: &Node, certs_dir: &NodePath, plan: &mut Plan) -> Result<()> {
     let mut copied: HashMap<String, Vec<String>> = HashMap::new();
     let mut hosts: Vec<(NodePath, bool, Vec<u8>)> = Vec::new();
     for change in &plan.files {
-        let Some(dir) = change.path.parent() else { continue };
+        let Some(dir) = change.path.parent() else {
+            continue;
+        };
         if dir.parent().as_ref() != Some(certs_dir) {
             continue;
         }
@@ -40,13 +42,19 @@ pub fn mark(node: &Node, certs_dir: &NodePath, plan: &mut Plan) -> Result<()> {
                 hosts.push((dir, change.before.is_none(), after.to_vec()));
             }
         } else if name != MARKER {
-            copied.entry(dir.as_str().to_string()).or_default().push(name);
+            copied
+                .entry(dir.as_str().to_string())
+                .or_default()
+                .push(name);
         }
     }
     for (dir, created, after) in hosts {
         let path = dir.join(MARKER);
         let existing = node.file(&path)?;
-        let Some(old) = existing.as_ref().map(|e| Marker::parse(&e.bytes)).or(created.then(Marker::default))
+        let Some(old) = existing
+            .as_ref()
+            .map(|e| Marker::parse(&e.bytes))
+            .or(created.then(Marker::default))
         else {
             continue;
         };
@@ -69,7 +77,12 @@ pub fn mark(node: &Node, certs_dir: &NodePath, plan: &mut Plan) -> Result<()> {
 
 /// Plans the removal of every host directory under `certs_dir` that certsd
 /// owns and `listed` does not name; notes each one kept and why.
-pub fn prune(node: &Node, certs_dir: &NodePath, listed: &HashSet<&str>, plan: &mut Plan) -> Result<()> {
+pub fn prune(
+    node: &Node,
+    certs_dir: &NodePath,
+    listed: &HashSet<&str>,
+    plan: &mut Plan,
+) -> Result<()> {
     for (name, is_dir) in node.dir_entries(certs_dir)? {
         if !is_dir || listed.contains(name.as_str()) {
             continue;
@@ -89,9 +102,9 @@ pub fn prune(node: &Node, certs_dir: &NodePath, listed: &HashSet<&str>, plan: &m
                 let mode = node.dir_mode(&dir)?.unwrap_or(0o755);
                 plan.files.push(FileChange::remove_dir(dir, mode));
             }
-            Err(why) => plan.warn(
-                Notice::warning("prune-kept", format!("{dir}: kept, {why}")).at(&dir),
-            ),
+            Err(why) => {
+                plan.warn(Notice::warning("prune-kept", format!("{dir}: kept, {why}")).at(&dir))
+            }
         }
     }
     Ok(())
@@ -100,7 +113,9 @@ pub fn prune(node: &Node, certs_dir: &NodePath, listed: &HashSet<&str>, plan: &m
 /// The files to remove (marker last), or why the directory stays.
 fn removable(node: &Node, dir: &NodePath) -> Result<Result<Vec<String>, String>> {
     let Some(marker) = node.file(&dir.join(MARKER))? else {
-        return Ok(Err(format!("certsd did not create it (no {MARKER} marker)")));
+        return Ok(Err(format!(
+            "certsd did not create it (no {MARKER} marker)"
+        )));
     };
     let marker = Marker::parse(&marker.bytes);
     let hosts = node.file(&dir.join(HOSTS))?;
@@ -129,8 +144,7 @@ fn removable(node: &Node, dir: &NodePath) -> Result<Result<Vec<String>, String>>
 
 /// A key (or a credential) must not be shown in the deletion diff.
 fn looks_secret(existing: &crate::node::Existing) -> bool {
-    existing.mode & 0o077 == 0
-        || String::from_utf8_lossy(&existing.bytes).contains("PRIVATE KEY")
+    existing.mode & 0o077 == 0 || String::from_utf8_lossy(&existing.bytes).contains("PRIVATE KEY")
 }
 
 /// The parsed `.certsd` file.

@@ -54,7 +54,12 @@ pub fn plan_pruning(
 ) -> Result<Plan> {
     let mut plan = plan(node, certs_dir, requests)?;
     // The same directory `plan` chose; its warnings are already in the plan.
-    let dir = hosts_dir(node.config_path(), node.config(), certs_dir, &mut Plan::default())?;
+    let dir = hosts_dir(
+        node.config_path(),
+        node.config(),
+        certs_dir,
+        &mut Plan::default(),
+    )?;
     let listed: std::collections::HashSet<&str> =
         requests.iter().map(|r| r.host.as_str()).collect();
     ownership::prune(node, &dir, &listed, &mut plan)?;
@@ -244,6 +249,12 @@ fn mirror_trusts(
     let mut out = Vec::with_capacity(request.mirrors.len());
     for own in &request.mirror_trust {
         let mut trust = base.clone();
+        if own.isolated {
+            trust.ca.clear();
+            trust.client = None;
+            trust.skip_verify = false;
+            trust.headers.clear();
+        }
         if let Some(files) = &own.ca {
             trust.ca = files
                 .iter()
@@ -260,7 +271,11 @@ fn mirror_trusts(
             trust.capabilities.clone_from(caps);
         }
         if let Some(headers) = &own.headers {
-            trust.headers = with_credential(headers, &base.headers);
+            trust.headers = if own.isolated {
+                headers.clone()
+            } else {
+                with_credential(headers, &base.headers)
+            };
         }
         trust.skip_verify = own.skip_verify.unwrap_or(trust.skip_verify);
         trust.override_path = own.override_path.unwrap_or(trust.override_path);

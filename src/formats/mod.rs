@@ -5,6 +5,6 @@
 pub mod containerd_config;
 pub mod hosts_toml;
 pub mod pem;
+pub mod spec;
 mod templates;
 mod toml_util;
-pub mod spec;

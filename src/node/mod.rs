@@ -95,7 +95,8 @@ impl Node {
         };
         let mut out = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(|e| anyhow::Error::new(e).context(format!("{path}: cannot list")))?;
+            let entry =
+                entry.map_err(|e| anyhow::Error::new(e).context(format!("{path}: cannot list")))?;
             let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
             out.push((entry.file_name().to_string_lossy().into_owned(), is_dir));
         }

@@ -229,9 +229,18 @@ mod tests {
             files: vec![change(None, after, false)],
             ..Plan::default()
         });
-        assert!(!out.contains("cHVsbGVy") && !out.contains("abc") && !out.contains("zz"), "{out}");
-        assert!(out.contains("+Authorization = \"Basic <redacted>\""), "{out}");
-        assert!(out.contains("X = [\"Bearer <redacted>\", 'Basic <redacted>']"), "{out}");
+        assert!(
+            !out.contains("cHVsbGVy") && !out.contains("abc") && !out.contains("zz"),
+            "{out}"
+        );
+        assert!(
+            out.contains("+Authorization = \"Basic <redacted>\""),
+            "{out}"
+        );
+        assert!(
+            out.contains("X = [\"Bearer <redacted>\", 'Basic <redacted>']"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -165,7 +165,7 @@ pub fn summarize_apply(
         Restart::Failed { .. } => {}
         Restart::NotRun if plan.restart_required() => writeln!(
             err,
-            "certsd: restart containerd to load the new config.toml (e.g. `systemctl restart containerd`, or run with --restart); hosts.toml changes need no restart"
+            "certsd: restart containerd to load the new config.toml (e.g. `systemctl restart containerd`); hosts.toml changes need no restart"
         )?,
         Restart::NotRun => {}
     }

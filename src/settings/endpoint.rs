@@ -31,6 +31,11 @@ pub struct TrustOverrides {
     pub headers: Option<Vec<String>>,
     pub override_path: Option<bool>,
     pub dial_timeout: Option<String>,
+    /// This mirror's own credential (k3s: `configs.<endpoint host>.auth`).
+    pub auth: Option<AuthInput>,
+    /// Inherit none of the registry's `ca`, client, `skip_verify` or headers
+    /// (k3s matches TLS to each endpoint's own host).
+    pub isolated: bool,
     /// How messages name the mirror's keys (`spec.toml:9:5: mirrors[1].ca`).
     pub origin: Option<Origin>,
 }
@@ -45,6 +50,10 @@ pub struct MirrorTrust {
     pub headers: Option<Vec<(String, Vec<String>)>>,
     pub override_path: Option<bool>,
     pub dial_timeout: Option<String>,
+    /// See [`TrustOverrides::isolated`].
+    pub isolated: bool,
+    /// `headers` holds a credential.
+    pub credential: bool,
 }
 
 /// Where a registry password comes from.
@@ -84,8 +93,8 @@ pub fn auth_header(auth: &AuthInput, origin: &Origin) -> Result<String> {
         )));
     }
     let password = read_password(&auth.password, origin)?;
-    let token = base64::engine::general_purpose::STANDARD
-        .encode(format!("{}:{password}", auth.username));
+    let token =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{password}", auth.username));
     Ok(format!("{AUTHORIZATION}: Basic {token}"))
 }
 
@@ -157,7 +166,9 @@ fn is_go_duration(raw: &str) -> bool {
         return false;
     }
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         let number = &rest[..digits];
         if number.is_empty() || number == "." || number.matches('.').count() > 1 {
             return false;
@@ -202,11 +213,20 @@ pub fn mirror_trust(
         .as_ref()
         .map(|c| registry::capabilities(Some(c), target.map(|t| t.version), origin))
         .transpose()?;
-    let headers = input
+    let mut headers = input
         .headers
         .as_ref()
         .map(|h| registry::headers(&name(Field::Header), h))
         .transpose()?;
+    if let Some(auth) = &input.auth {
+        let line = auth_header(auth, origin)?;
+        let value = line
+            .split_once(": ")
+            .map_or(String::new(), |(_, v)| v.to_string());
+        headers
+            .get_or_insert_with(Vec::new)
+            .push((AUTHORIZATION.to_string(), vec![value]));
+    }
     let dial = input
         .dial_timeout
         .as_deref()
@@ -220,6 +240,8 @@ pub fn mirror_trust(
         headers,
         override_path: input.override_path,
         dial_timeout: dial,
+        isolated: input.isolated,
+        credential: input.auth.is_some(),
     })
 }
 
@@ -251,7 +273,10 @@ mod tests {
         assert_eq!(header, "Authorization: Basic cHVsbGVyOnMzY3JldA==");
         std::fs::write(&file, "s3cret\nmore\n").unwrap();
         let err = auth_header(&auth, &origin).unwrap_err().to_string();
-        assert!(!err.contains("s3cret") && err.contains("control character"), "{err}");
+        assert!(
+            !err.contains("s3cret") && err.contains("control character"),
+            "{err}"
+        );
         let colon = AuthInput {
             username: "a:b".into(),
             ..auth

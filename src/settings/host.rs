@@ -9,6 +9,9 @@ use anyhow::Result;
 
 use crate::exit_codes::usage;
 
+/// The name of containerd's fallback host directory.
+pub const DEFAULT_DIR: &str = "_default";
+
 /// A validated `HOST[:PORT]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryHost {
@@ -18,7 +21,8 @@ pub struct RegistryHost {
 impl RegistryHost {
     /// `label` names the setting in messages (`--host`).
     pub fn parse(raw: &str, label: &str) -> Result<RegistryHost> {
-        let why = invalid_reason(raw);
+        // containerd's fallback directory for every registry without one of its own.
+        let why = (raw != DEFAULT_DIR).then(|| invalid_reason(raw)).flatten();
         match why {
             None => Ok(RegistryHost {
                 raw: raw.to_string(),
@@ -43,9 +47,17 @@ impl RegistryHost {
         raw.split(':').next().unwrap_or(raw)
     }
 
-    /// The upstream containerd would use without a hosts.toml.
+    /// `_default`: the directory containerd reads for any registry without its own.
+    pub fn is_default_dir(&self) -> bool {
+        self.raw == DEFAULT_DIR
+    }
+
+    /// The upstream containerd would use without a hosts.toml (none for
+    /// `_default`: containerd then asks the image's own registry).
     pub fn default_server(&self) -> String {
-        if self.raw == "docker.io" {
+        if self.is_default_dir() {
+            String::new()
+        } else if self.raw == "docker.io" {
             "https://registry-1.docker.io".to_string()
         } else {
             format!("https://{}", self.raw)

@@ -25,10 +25,10 @@ use crate::version::Target;
 pub use cert::{
     CaSource, CertJob, CertRequest, CsrJob, IssueInput, IssueSettings, IssueSettingsInput, SignJob,
 };
-pub use origin::{Field, Origin, SpecPlace};
-pub use spec::{RegistryEntry, Spec, SpecSource};
-pub use endpoint::{AUTHORIZATION, AuthInput, MirrorTrust, Password, TrustOverrides};
+pub use endpoint::AUTHORIZATION;
+pub use origin::{Field, Origin};
 pub use registry::{ISSUED_CA_NAME, InputFile, RegistryInput, RegistryRequest};
+pub use spec::{RegistryEntry, Spec, SpecSource};
 
 /// The default config path.
 pub const DEFAULT_CONFIG: &str = "/etc/containerd/config.toml";

@@ -103,6 +103,14 @@ impl RegistryRequest {
             None => host.default_server(),
         };
         let mirrors = mirrors(&name(Field::Mirror), &input.mirrors)?;
+        if host.is_default_dir() && (mirrors.is_empty() || input.server.is_some()) {
+            bail!(usage(format!(
+                "{} _default (every registry without a directory of its own) needs {} and takes no {}: containerd asks the image's own registry last",
+                name(Field::Host),
+                name(Field::Mirror),
+                name(Field::Server)
+            )));
+        }
         if input.override_path && mirrors.is_empty() && input.server.is_none() {
             bail!(usage(format!(
                 "{} applies to URLs that already hold the API path: give them with {} or {} (the default server https://HOST needs /v2 appended)",
@@ -148,9 +156,9 @@ impl RegistryRequest {
             server_explicit: input.server.is_some(),
             cert,
             warnings,
+            credential: credential || mirror_trust.iter().any(|m| m.credential),
             dial_timeout,
             mirror_trust,
-            credential,
         };
         Ok(request.with_warnings(origin))
     }
@@ -420,7 +428,11 @@ fn read_input(label: &str, path: &Path) -> Result<InputFile> {
     })
 }
 
-pub(super) fn ca_files(label: &str, paths: &[PathBuf], warnings: &mut Vec<String>) -> Result<Vec<InputFile>> {
+pub(super) fn ca_files(
+    label: &str,
+    paths: &[PathBuf],
+    warnings: &mut Vec<String>,
+) -> Result<Vec<InputFile>> {
     let mut out = Vec::new();
     for path in paths {
         let file = read_input(label, path)?;

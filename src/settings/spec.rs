@@ -37,7 +37,8 @@ const REGISTRY_KEYS: [&str; 18] = [
     "renew_before",
     "renew",
 ];
-const MIRROR_KEYS: [&str; 9] = [
+const MIRROR_KEYS: [&str; 10] = [
+    "auth",
     "url",
     "ca",
     "client_cert",
@@ -81,8 +82,8 @@ impl Spec {
     /// Reads and checks a spec (exit 64 on anything wrong in it).
     pub fn read(source: &SpecSource) -> Result<Spec> {
         let file = source.name.as_str();
-        let root = spec::parse(file, &source.bytes, source.format)
-            .map_err(|e| usage(format!("{e:#}")))?;
+        let root =
+            spec::parse(file, &source.bytes, source.format).map_err(|e| usage(format!("{e:#}")))?;
         let top = Table::new(file, &root, "the spec".into(), &TOP_KEYS)?;
         let placed = |key: &str| top.get(key).map(|e| format!("{file}:{}: {key}", e.at));
         let Some(list) = top.get("registries") else {
@@ -93,8 +94,13 @@ impl Spec {
         let registries = read_registries(source, list)?;
         Ok(Spec {
             config: top.str("config")?.map(PathBuf::from).zip(placed("config")),
-            certs_dir: top.str("certs_dir")?.map(PathBuf::from).zip(placed("certs_dir")),
-            containerd_version: top.str("containerd_version")?.zip(placed("containerd_version")),
+            certs_dir: top
+                .str("certs_dir")?
+                .map(PathBuf::from)
+                .zip(placed("certs_dir")),
+            containerd_version: top
+                .str("containerd_version")?
+                .zip(placed("containerd_version")),
             registries,
         })
     }
@@ -105,7 +111,11 @@ impl Spec {
         Ok(GlobalInput {
             root: flags.root.clone(),
             config: pick(flags.config.as_ref(), self.config.as_ref(), "--config")?,
-            certs_dir: pick(flags.certs_dir.as_ref(), self.certs_dir.as_ref(), "--certs-dir")?,
+            certs_dir: pick(
+                flags.certs_dir.as_ref(),
+                self.certs_dir.as_ref(),
+                "--certs-dir",
+            )?,
             containerd_version: pick(
                 flags.containerd_version.as_ref(),
                 self.containerd_version.as_ref(),
@@ -348,9 +358,9 @@ fn read_auth(t: &Table<'_>, base: &Path) -> Result<(Option<AuthInput>, Vec<(Fiel
             ("password_env", Field::PasswordEnv),
         ],
     );
-    let username = a.str("username")?.ok_or_else(|| {
-        usage(format!("{}:{}: {} needs a username", a.file, a.at, a.name))
-    })?;
+    let username = a
+        .str("username")?
+        .ok_or_else(|| usage(format!("{}:{}: {} needs a username", a.file, a.at, a.name)))?;
     let password = match (a.input_path("password_file", base)?, a.str("password_env")?) {
         (Some(file), None) => Password::File(file),
         (None, Some(var)) => Password::Env(var),
@@ -401,12 +411,17 @@ fn read_mirrors(t: &Table<'_>, base: &Path) -> Result<(Vec<String>, Vec<(usize, 
     Ok((urls, own))
 }
 
-fn read_mirror(t: &Table<'_>, item: &Node, n: usize, base: &Path) -> Result<(String, TrustOverrides)> {
+fn read_mirror(
+    t: &Table<'_>,
+    item: &Node,
+    n: usize,
+    base: &Path,
+) -> Result<(String, TrustOverrides)> {
     let name = format!("{}.mirrors[{n}]", t.name);
     let m = Table::new(t.file, item, name.clone(), &MIRROR_KEYS)?;
-    let url = m.str("url")?.ok_or_else(|| {
-        usage(format!("{}:{}: {name} has no `url`", m.file, m.at))
-    })?;
+    let url = m
+        .str("url")?
+        .ok_or_else(|| usage(format!("{}:{}: {name} has no `url`", m.file, m.at)))?;
     let origin = Origin::Spec(Arc::new(SpecPlace {
         file: t.file.to_string(),
         at: m.at.to_string(),
@@ -423,6 +438,8 @@ fn read_mirror(t: &Table<'_>, item: &Node, n: usize, base: &Path) -> Result<(Str
         headers: read_headers(&m)?,
         override_path: m.bool("override_path")?,
         dial_timeout: m.str("dial_timeout")?,
+        auth: read_auth(&m, base)?.0,
+        isolated: false,
         origin: Some(origin),
     };
     Ok((url, overrides))

@@ -89,9 +89,8 @@ impl<'a> Table<'a> {
     pub fn uint(&self, key: &str) -> Result<Option<u32>> {
         self.get(key)
             .map(|e| match &e.node.value {
-                Value::Int(i) => u32::try_from(*i).map_err(|_| {
-                    usage(format!("{}: {i} is out of range", self.place(e)))
-                }),
+                Value::Int(i) => u32::try_from(*i)
+                    .map_err(|_| usage(format!("{}: {i} is out of range", self.place(e)))),
                 _ => Err(self.wrong(e, "a whole number")),
             })
             .transpose()

@@ -150,14 +150,18 @@ mod tests {
 
     #[test]
     fn syntax_errors_name_line_and_column() {
-        let err = parse("s.json", "{\"a\": 1,\n\"b\" 2}").unwrap_err().to_string();
+        let err = parse("s.json", "{\"a\": 1,\n\"b\" 2}")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("s.json:2:5: invalid JSON"), "{err}");
     }
 
     #[test]
     fn escapes_are_decoded_and_deep_nesting_refused() {
         let node = parse("s.json", r#"{"k\u00e9y": "a\"b"}"#).unwrap();
-        let Value::Table(entries) = node.value else { panic!() };
+        let Value::Table(entries) = node.value else {
+            panic!()
+        };
         assert_eq!(entries[0].key, "kéy");
         assert_eq!(entries[0].node.value, Value::Str("a\"b".into()));
         let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));

@@ -184,7 +184,8 @@ mod tests {
     fn the_three_formats_give_the_same_tree_shape() {
         let toml = "[[registries]]\nhost = \"a\"\nskip_verify = true\nmirrors = [\"m\"]\n";
         let yaml = "registries:\n- host: a\n  skip_verify: true\n  mirrors: [m]\n";
-        let json = "{\"registries\": [\n{\"host\": \"a\", \"skip_verify\": true, \"mirrors\": [\"m\"]}]}";
+        let json =
+            "{\"registries\": [\n{\"host\": \"a\", \"skip_verify\": true, \"mirrors\": [\"m\"]}]}";
         let strip = |s: String| {
             let mut out = String::new();
             let mut skip = false;
@@ -201,9 +202,15 @@ mod tests {
             }
             out
         };
-        let t = strip(shape(&parse("s.toml", toml.as_bytes(), Format::Toml).unwrap()));
-        let y = strip(shape(&parse("s.yaml", yaml.as_bytes(), Format::Yaml).unwrap()));
-        let j = strip(shape(&parse("s.json", json.as_bytes(), Format::Json).unwrap()));
+        let t = strip(shape(
+            &parse("s.toml", toml.as_bytes(), Format::Toml).unwrap(),
+        ));
+        let y = strip(shape(
+            &parse("s.yaml", yaml.as_bytes(), Format::Yaml).unwrap(),
+        ));
+        let j = strip(shape(
+            &parse("s.json", json.as_bytes(), Format::Json).unwrap(),
+        ));
         assert_eq!(t, y);
         assert_eq!(t, j);
     }
@@ -219,9 +226,15 @@ mod tests {
             (Format::Json, json, Pos { line: 2, col: 4 }),
         ] {
             let root = parse("s", text.as_bytes(), format).unwrap();
-            let Value::Table(top) = root.value else { panic!("{format:?}") };
-            let Value::List(list) = &top[0].node.value else { panic!() };
-            let Value::Table(entry) = &list[0].value else { panic!() };
+            let Value::Table(top) = root.value else {
+                panic!("{format:?}")
+            };
+            let Value::List(list) = &top[0].node.value else {
+                panic!()
+            };
+            let Value::Table(entry) = &list[0].value else {
+                panic!()
+            };
             assert_eq!(entry[1].key, "skip_verfy");
             assert_eq!(entry[1].at, want, "{format:?}");
         }
@@ -235,7 +248,9 @@ mod tests {
             (vec![b'#'; MAX_BYTES + 1], "more than a spec may hold"),
             (vec![0xff, 0xfe], "not UTF-8"),
         ] {
-            let err = parse("s.toml", &bytes, Format::Toml).unwrap_err().to_string();
+            let err = parse("s.toml", &bytes, Format::Toml)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(want), "{err}");
         }
     }
