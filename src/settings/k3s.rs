@@ -256,7 +256,8 @@ fn registry(
     } else {
         m.name.clone()
     };
-    let default = (!wildcard).then(|| format!("https://{}", default_host(&m.name)));
+    // k3s normalises the registry's own name like an endpoint (localhost:5000 is http).
+    let default = (!wildcard).then(|| normalize(&m.name).url);
     let mut endpoints: Vec<Endpoint> = Vec::new();
     for raw in &m.endpoints {
         let ep = normalize(raw);
@@ -292,8 +293,10 @@ fn registry(
         .enumerate()
         .map(|(i, e)| (i, endpoint_overrides(e, configs)))
         .collect();
+    let server = default.filter(|d| *d != format!("https://{}", default_host(&m.name)));
     let input = RegistryInput {
         host,
+        server,
         mirrors: endpoints.iter().map(|e| e.url.clone()).collect(),
         ca: server_config.ca.clone(),
         client_cert: server_config.cert.clone(),

@@ -203,7 +203,7 @@ fn add_auth(
         .any(|(n, _)| n.eq_ignore_ascii_case(AUTHORIZATION))
     {
         bail!(usage(format!(
-            "{} and an {AUTHORIZATION} entry in {} both set the same header; keep one",
+            "{} would set the {AUTHORIZATION} header, which {} already sets; keep one",
             origin.name(Field::Auth),
             origin.name(Field::Header)
         )));
