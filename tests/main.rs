@@ -12,4 +12,5 @@ mod issuance;
 mod layers;
 mod readme;
 mod safety;
+mod spec;
 mod support;
