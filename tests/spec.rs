@@ -3,6 +3,7 @@
 //! two processes, `password_env`, completions and the man page, the three
 //! formats giving byte-identical trees, and no credential in any output.
 
+use std::fmt::Write as _;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -181,9 +182,10 @@ fn two_processes_at_once_leave_one_consistent_tree() {
     for (name, prefix) in [("a.toml", "a"), ("b.toml", "b")] {
         let mut text = String::from("containerd_version = \"1.7.24\"\n");
         for i in 0..150 {
-            text.push_str(&format!(
-                "[[registries]]\nhost = \"{prefix}{i}.test\"\nskip_verify = true\n"
-            ));
+            let _ = writeln!(
+                text,
+                "[[registries]]\nhost = \"{prefix}{i}.test\"\nskip_verify = true"
+            );
         }
         let path = dir.path().join(name);
         fs::write(&path, text).unwrap();

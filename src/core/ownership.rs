@@ -103,7 +103,7 @@ pub fn prune(
                 plan.files.push(FileChange::remove_dir(dir, mode));
             }
             Err(why) => {
-                plan.warn(Notice::warning("prune-kept", format!("{dir}: kept, {why}")).at(&dir))
+                plan.warn(Notice::warning("prune-kept", format!("{dir}: kept, {why}")).at(&dir));
             }
         }
     }
@@ -120,9 +120,9 @@ fn removable(node: &Node, dir: &NodePath) -> Result<Result<Vec<String>, String>>
     let marker = Marker::parse(&marker.bytes);
     let hosts = node.file(&dir.join(HOSTS))?;
     if hosts.is_none_or(|h| seal(dir, &h.bytes) != marker.seal) {
-        return Ok(Err(format!(
-            "its hosts.toml is not the one certsd wrote here (edited since, or the directory was copied); remove it yourself if it should go"
-        )));
+        return Ok(Err(
+            "its hosts.toml is not the one certsd wrote here (edited since, or the directory was copied); remove it yourself if it should go".to_string()
+        ));
     }
     let mut files = marker.files.clone();
     let foreign: Vec<String> = node
@@ -144,7 +144,8 @@ fn removable(node: &Node, dir: &NodePath) -> Result<Result<Vec<String>, String>>
 
 /// A key (or a credential) must not be shown in the deletion diff.
 fn looks_secret(existing: &crate::node::Existing) -> bool {
-    existing.mode & 0o077 == 0 || String::from_utf8_lossy(&existing.bytes).contains("PRIVATE KEY")
+    existing.mode.trailing_zeros() >= 6
+        || String::from_utf8_lossy(&existing.bytes).contains("PRIVATE KEY")
 }
 
 /// The parsed `.certsd` file.

@@ -162,12 +162,11 @@ pub fn summarize_apply(
             err,
             "certsd: restarted containerd (`{command}`) to load the new config.toml"
         )?,
-        Restart::Failed { .. } => {}
         Restart::NotRun if plan.restart_required() => writeln!(
             err,
             "certsd: restart containerd to load the new config.toml (e.g. `systemctl restart containerd`); hosts.toml changes need no restart"
         )?,
-        Restart::NotRun => {}
+        Restart::Failed { .. } | Restart::NotRun => {}
     }
     Ok(())
 }

@@ -261,7 +261,7 @@ mod tests {
 
     #[test]
     fn the_header_never_shows_in_errors() {
-        let origin = Origin::CommandLine(|f| f.key());
+        let origin = Origin::CommandLine(Field::key);
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("pass");
         std::fs::write(&file, "s3cret\n").unwrap();

@@ -45,7 +45,7 @@ pub enum Field {
 }
 
 impl Field {
-    /// The spec key that sets this field (snake_case, as in the spec).
+    /// The spec key that sets this field (`snake_case`, as in the spec).
     pub fn key(self) -> &'static str {
         match self {
             Field::Root => "root",

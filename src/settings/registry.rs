@@ -63,6 +63,7 @@ pub struct ClientPair {
 
 /// What one registry entry asks for, validated.
 #[derive(Debug, Clone)]
+#[allow(clippy::struct_excessive_bools)] // each is one on/off setting of the entry
 pub struct RegistryRequest {
     pub host: RegistryHost,
     pub server: String,

@@ -1,5 +1,5 @@
 //! A spec file: a node's whole registry trust, turned into the same inputs
-//! the flags give. Keys are the flags' names in snake_case; every message
+//! the flags give. Keys are the flags' names in `snake_case`; every message
 //! names `FILE:LINE:COL` and the key (see [`SpecPlace`]).
 
 use std::path::{Path, PathBuf};
@@ -229,7 +229,7 @@ fn read_registry(source: &SpecSource, node: &Node, n: usize) -> Result<RegistryE
         client_cert: t.input_path("client_cert", base)?,
         client_key: t.input_path("client_key", base)?,
         skip_verify: t.bool("skip_verify")?.unwrap_or(false),
-        capabilities: t.strings("capabilities")?.map(split_commas),
+        capabilities: t.strings("capabilities")?.as_deref().map(split_commas),
         headers: read_headers(&t)?.unwrap_or_default(),
         override_path: t.bool("override_path")?.unwrap_or(false),
         issue: read_issue(&t, base)?,
@@ -246,7 +246,7 @@ fn place_of(t: &Table<'_>, key: &str) -> String {
 }
 
 /// `capabilities = "pull,resolve"` reads like the flag.
-fn split_commas(list: Vec<String>) -> Vec<String> {
+fn split_commas(list: &[String]) -> Vec<String> {
     list.iter()
         .flat_map(|s| s.split(',').map(|c| c.trim().to_string()))
         .collect()
@@ -337,7 +337,12 @@ fn bad_header(t: &Table<'_>, h: &Entry) -> anyhow::Error {
     ))
 }
 
-fn read_auth(t: &Table<'_>, base: &Path) -> Result<(Option<AuthInput>, Vec<(Field, String)>)> {
+/// An `auth` table, and the places of its keys.
+type AuthRead = (Option<AuthInput>, Vec<(Field, String)>);
+/// The mirror URLs, and the overrides of those given as tables.
+type MirrorsRead = (Vec<String>, Vec<(usize, TrustOverrides)>);
+
+fn read_auth(t: &Table<'_>, base: &Path) -> Result<AuthRead> {
     let Some(entry) = t.get("auth") else {
         return Ok((None, Vec::new()));
     };
@@ -376,7 +381,7 @@ fn read_auth(t: &Table<'_>, base: &Path) -> Result<(Option<AuthInput>, Vec<(Fiel
 
 /// `mirrors`: URLs, or tables `{ url, ca, skip_verify, ... }` whose keys
 /// override the registry's for that mirror alone.
-fn read_mirrors(t: &Table<'_>, base: &Path) -> Result<(Vec<String>, Vec<(usize, TrustOverrides)>)> {
+fn read_mirrors(t: &Table<'_>, base: &Path) -> Result<MirrorsRead> {
     let Some(entry) = t.get("mirrors") else {
         return Ok((Vec::new(), Vec::new()));
     };
@@ -434,7 +439,7 @@ fn read_mirror(
         client_cert: m.input_path("client_cert", base)?,
         client_key: m.input_path("client_key", base)?,
         skip_verify: m.bool("skip_verify")?,
-        capabilities: m.strings("capabilities")?.map(split_commas),
+        capabilities: m.strings("capabilities")?.as_deref().map(split_commas),
         headers: read_headers(&m)?,
         override_path: m.bool("override_path")?,
         dial_timeout: m.str("dial_timeout")?,

@@ -1,6 +1,6 @@
-//! JSON specs. serde_json judges the syntax (its messages carry line and
+//! JSON specs. `serde_json` judges the syntax (its messages carry line and
 //! column); a small reader then walks the known-good text once more to
-//! record where each key and value starts, which serde_json does not keep.
+//! record where each key and value starts, which `serde_json` does not keep.
 
 use anyhow::{Result, anyhow};
 
@@ -99,7 +99,7 @@ impl Reader<'_> {
         }
     }
 
-    /// A string token, decoded by serde_json (escapes and surrogates included).
+    /// A string token, decoded by `serde_json` (escapes and surrogates included).
     fn string(&mut self) -> Option<String> {
         let bytes = self.text.as_bytes();
         let start = self.at;

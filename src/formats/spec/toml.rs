@@ -1,4 +1,4 @@
-//! TOML specs through toml_edit, whose spans give each key and value its place.
+//! TOML specs through `toml_edit`, whose spans give each key and value its place.
 
 use anyhow::{Result, anyhow};
 use toml_edit::{Document, Item, Key, TableLike};

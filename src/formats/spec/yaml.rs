@@ -100,7 +100,8 @@ impl<'de> Visitor<'de> for YamlVisitor {
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Yaml, E> {
-        Ok(i64::try_from(v).map_or(Yaml::Float(v as f64), Yaml::Int))
+        // Beyond i64 no spec value makes sense: keep it as text for the message.
+        Ok(i64::try_from(v).map_or_else(|_| Yaml::Str(v.to_string()), Yaml::Int))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Yaml, E> {
