@@ -22,7 +22,6 @@ mod version;
 mod writer;
 
 use cli::Command;
-use commands::trust::TrustRun;
 use exit_codes::Code;
 use settings::{DoctorSettings, Origin, Settings};
 
@@ -32,13 +31,12 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<Code> {
     let global = cli.global.input();
     match &cli.command {
         Command::Plan(args) => {
-            let settings = Settings::new(&global, &origin)?;
-            let registries = args.trust.registries();
-            let run = TrustRun {
-                settings: &settings,
-                registries: &registries,
-                origin: &origin,
-            };
+            let run = commands::source::prepare(
+                &global,
+                &origin,
+                args.trust.registries(),
+                &args.spec.input(),
+            )?;
             commands::trust::plan(&run, args.detailed_exitcode)
         }
         Command::Apply(args) => {
@@ -46,13 +44,12 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<Code> {
                 no_validate: args.no_validate,
                 ..global
             };
-            let settings = Settings::new(&global, &origin)?;
-            let registries = args.trust.registries();
-            let run = TrustRun {
-                settings: &settings,
-                registries: &registries,
-                origin: &origin,
-            };
+            let run = commands::source::prepare(
+                &global,
+                &origin,
+                args.trust.registries(),
+                &args.spec.input(),
+            )?;
             commands::trust::apply(&run)
         }
         Command::Cert(c) => commands::cert::run(&c.job(), global.output, global.write, &origin),
@@ -61,5 +58,12 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<Code> {
             let doctor = DoctorSettings::new(&args.input(), &origin)?;
             commands::doctor::run(&settings, &doctor)
         }
+        Command::Completions { shell } => commands::trust::shown(cli::docs::completions(
+            *shell,
+            &mut std::io::stdout().lock(),
+        ))
+        .map(|()| Code::Success),
+        Command::Man => commands::trust::shown(cli::docs::man(&mut std::io::stdout().lock()))
+            .map(|()| Code::Success),
     }
 }

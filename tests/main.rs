@@ -18,5 +18,6 @@ mod layers;
 mod props;
 mod readme;
 mod safety;
+mod spec;
 mod support;
 mod validate;

@@ -2,10 +2,11 @@
 //! and how the command line spells each setting in messages.
 
 use super::cert::{CertCommand, IssueArgs};
-use super::{DoctorArgs, GlobalArgs, OutputFormat, TrustArgs};
+use super::{DoctorArgs, GlobalArgs, OutputFormat, SpecArgs, SpecFormat, TrustArgs};
+use crate::formats::spec::Format;
 use crate::settings::{
     CertJob, CsrJob, DoctorInput, Field, GlobalInput, IssueInput, IssueSettingsInput, Output,
-    RegistryInput, SignJob, WriteSettings,
+    RegistryInput, SignJob, SourceInput, WriteSettings,
 };
 
 /// The flag that sets `field`, for messages.
@@ -43,6 +44,12 @@ pub fn flag_name(field: Field) -> &'static str {
         Field::Kubernetes => "--kubernetes",
         Field::Signer => "--signer",
         Field::Timeout => "--timeout",
+        // Spec-only settings: named by their key.
+        Field::DialTimeout => "dial_timeout",
+        Field::Auth => "auth",
+        Field::Username => "auth.username",
+        Field::PasswordFile => "auth.password_file",
+        Field::PasswordEnv => "auth.password_env",
     }
 }
 
@@ -96,6 +103,7 @@ impl TrustArgs {
             override_path: self.override_path,
             issue,
             replace_trust: self.replace_trust,
+            ..RegistryInput::default()
         }]
     }
 }
@@ -108,6 +116,23 @@ impl DoctorArgs {
             timeout: self.timeout.clone(),
             warn_days: self.warn_days,
             certs: self.certs,
+        }
+    }
+}
+
+impl SpecArgs {
+    pub fn input(&self) -> SourceInput {
+        SourceInput {
+            spec: self.file.clone(),
+            format: self.format.map(|f| match f {
+                SpecFormat::Toml => Format::Toml,
+                SpecFormat::Yaml => Format::Yaml,
+                SpecFormat::Json => Format::Json,
+            }),
+            from_k3s: self.from_k3s.clone(),
+            prune: self.prune,
+            restart: self.restart,
+            restart_command: self.restart_command.clone(),
         }
     }
 }

@@ -7,6 +7,7 @@
 #![allow(clippy::doc_markdown)]
 
 pub mod cert;
+pub mod docs;
 mod input;
 
 pub use input::flag_name;
@@ -79,6 +80,14 @@ pub enum Command {
     /// Say why a node cannot pull: read the node as the installed containerd
     /// would, report every problem with its file, line and fix. Writes nothing.
     Doctor(DoctorArgs),
+    /// Print a shell completion script on stdout.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout.
+    Man,
 }
 
 /// `certsd doctor`.
@@ -105,6 +114,8 @@ pub struct DoctorArgs {
 pub struct PlanArgs {
     #[command(flatten)]
     pub trust: TrustArgs,
+    #[command(flatten)]
+    pub spec: SpecArgs,
     /// Exit 0 when nothing would change, 2 when changes are pending, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -117,6 +128,41 @@ pub struct ApplyArgs {
     /// Do not have containerd's `config dump` check the new config.toml before it is installed.
     #[arg(long)]
     pub no_validate: bool,
+    #[command(flatten)]
+    pub spec: SpecArgs,
+}
+
+/// Every registry of the node at once, from a spec file.
+#[derive(Debug, Args, Default)]
+#[command(next_help_heading = "Spec")]
+#[command(group(clap::ArgGroup::new("spec_source").args(["file", "from_k3s"])))]
+pub struct SpecArgs {
+    /// A spec listing every registry the node trusts (TOML, YAML or JSON); - reads stdin (then --format is required).
+    #[arg(short = 'f', long = "file", value_name = "FILE", conflicts_with_all = ["host", "from_k3s"])]
+    pub file: Option<PathBuf>,
+    /// The spec's format [default: from the extension: .toml .yaml .yml .json].
+    #[arg(long, value_enum, value_name = "FORMAT", requires = "file")]
+    pub format: Option<SpecFormat>,
+    /// Remove the host directories certsd created that the spec no longer lists.
+    #[arg(long, requires = "spec_source")]
+    pub prune: bool,
+    /// Restart containerd when (and only when) config.toml changed.
+    #[arg(long)]
+    pub restart: bool,
+    /// The restart command, run without a shell [default: systemctl restart containerd].
+    #[arg(long, value_name = "'CMD ARGS'", requires = "restart")]
+    pub restart_command: Option<String>,
+    /// Read a k3s/RKE2 registries.yaml instead of a spec.
+    #[arg(long, value_name = "FILE", conflicts_with = "host")]
+    pub from_k3s: Option<PathBuf>,
+}
+
+/// `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SpecFormat {
+    Toml,
+    Yaml,
+    Json,
 }
 
 /// What to trust for one registry host.

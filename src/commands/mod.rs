@@ -2,5 +2,6 @@
 
 pub mod cert;
 pub mod doctor;
+pub mod source;
 pub mod trust;
 pub mod validate;

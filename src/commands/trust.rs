@@ -1,46 +1,49 @@
-//! `certsd plan` and `certsd apply`: the same plan, printed, and for apply written.
+//! `certsd plan` and `certsd apply`: the same plan, printed, and for apply
+//! written (and with `--restart`, containerd restarted when config.toml changed).
 
 use std::io;
 
-use anyhow::Result;
+use anyhow::{Result, anyhow};
 
+use super::source::Prepared;
 use crate::core::issuance;
-use crate::core::plan::Plan;
+use crate::core::plan::{Notice, Plan};
 use crate::core::planner;
 use crate::exit_codes::{Code, is_broken_pipe};
 use crate::node::Node;
-use crate::render::report;
-use crate::settings::{Origin, Output, RegistryInput, RegistryRequest, Settings};
+use crate::render::report::{self, Restart};
+use crate::settings::{Output, RegistryRequest};
 use crate::writer;
 
-/// What `plan`/`apply` were asked to do.
-pub struct TrustRun<'a> {
-    pub settings: &'a Settings,
-    pub registries: &'a [RegistryInput],
-    pub origin: &'a Origin,
-}
-
-impl TrustRun<'_> {
+impl Prepared {
     /// Validates the requests, reads the node and computes the plan.
     fn plan(&self) -> Result<(Node, Plan)> {
         let target = self.settings.target();
         let requests = self
             .registries
             .iter()
-            .map(|r| RegistryRequest::validate(r, self.origin, target.as_ref()))
+            .map(|r| RegistryRequest::validate(&r.input, &r.origin, target.as_ref()))
             .collect::<Result<Vec<_>>>()?;
         let node = Node::read(
             self.settings.root.clone(),
             self.settings.config.clone(),
             target,
         )?;
-        let plan = planner::plan(&node, self.settings.certs_dir.as_ref(), &requests)?;
+        let certs_dir = self.settings.certs_dir.as_ref();
+        let mut plan = if self.prune {
+            planner::plan_pruning(&node, certs_dir, &requests)?
+        } else {
+            planner::plan(&node, certs_dir, &requests)?
+        };
+        for warning in &self.warnings {
+            plan.warn(Notice::warning("source", warning.clone()));
+        }
         Ok((node, plan))
     }
 }
 
 /// `certsd plan`.
-pub fn plan(run: &TrustRun<'_>, detailed_exitcode: bool) -> Result<Code> {
+pub fn plan(run: &Prepared, detailed_exitcode: bool) -> Result<Code> {
     if writer::interrupted(run.settings.root.dir()) {
         eprintln!(
             "warning: a certsd run was killed while writing; this plan shows the files as it left them, and the next apply completes or undoes its writes first"
@@ -58,9 +61,10 @@ pub fn plan(run: &TrustRun<'_>, detailed_exitcode: bool) -> Result<Code> {
     })
 }
 
-/// `certsd apply`: plans under the lock, makes the certificates it orders, prints, writes.
-pub fn apply(run: &TrustRun<'_>) -> Result<Code> {
-    let settings = run.settings;
+/// `certsd apply`: plans under the lock, makes the certificates it orders,
+/// prints, writes, and restarts containerd when asked and config.toml changed.
+pub fn apply(run: &Prepared) -> Result<Code> {
+    let settings = &run.settings;
     let options = writer::Options {
         keep_backups: settings.write.keep_backups,
         lock_timeout: settings.write.lock_timeout,
@@ -79,23 +83,64 @@ pub fn apply(run: &TrustRun<'_>) -> Result<Code> {
     if output == Output::Text {
         shown(report::print_plan(&plan, None, output, &mut out, &mut err))?;
     }
-    let validation = super::validate::before_install(run, &node, &plan)?;
+    let validation = super::validate::before_install(settings, &run.origin, &node, &plan)?;
     shown(report::print_validation(&validation, output, &mut err))?;
     let outcome = session.apply(&plan)?;
     for note in &outcome.notes {
         eprintln!("certsd: {note}");
     }
+    let restart = match &run.restart {
+        Some(words) if plan.restart_required() => restart(words),
+        _ => Restart::NotRun,
+    };
+    let applied = report::Applied {
+        outcome: &outcome,
+        restart: &restart,
+        validation: &validation,
+    };
     if output == Output::Json {
         shown(report::print_plan(
             &plan,
-            Some(&report::Applied::new(&outcome, &validation)),
+            Some(&applied),
             output,
             &mut out,
             &mut err,
         ))?;
     }
-    shown(report::summarize_apply(&plan, &outcome, output, &mut err))?;
+    shown(report::summarize_apply(&plan, &applied, output, &mut err))?;
+    if let Restart::Failed { command, why } = restart {
+        return Err(anyhow!(
+            "the files were written ({} changed), but the restart command `{command}` failed: {why}; \
+             restart containerd yourself to load the new config.toml",
+            outcome.written.len()
+        ));
+    }
     Ok(Code::Success)
+}
+
+/// Runs the restart command without a shell, its output passed through to stderr.
+fn restart(words: &[String]) -> Restart {
+    let command =
+        shlex::try_join(words.iter().map(String::as_str)).unwrap_or_else(|_| words.join(" "));
+    let Some((program, args)) = words.split_first() else {
+        return Restart::NotRun;
+    };
+    let status = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::from(io::stderr()))
+        .status();
+    match status {
+        Ok(s) if s.success() => Restart::Done { command },
+        Ok(s) => Restart::Failed {
+            command,
+            why: s.to_string(),
+        },
+        Err(e) => Restart::Failed {
+            command,
+            why: format!("cannot run {program}: {e}"),
+        },
+    }
 }
 
 /// A reader that went away (`certsd apply | head`) must not stop the run:

@@ -9,20 +9,23 @@
 
 use anyhow::{Context, Result, bail};
 
-use super::trust::TrustRun;
 use crate::core::plan::Plan;
 use crate::exit_codes::usage;
 use crate::formats::containerd_config::ContainerdConfig;
 use crate::node::containerd::{self, Binary};
 use crate::node::validate::{self, Check, Validation};
 use crate::node::{Node, Root};
-use crate::settings::Field;
+use crate::settings::{Field, Origin, Settings};
 
 /// Judges the plan's new config.toml; `Err` (nothing written) on a refusal.
-pub fn before_install(run: &TrustRun<'_>, node: &Node, plan: &Plan) -> Result<Validation> {
-    let settings = run.settings;
+pub fn before_install(
+    settings: &Settings,
+    origin: &Origin,
+    node: &Node,
+    plan: &Plan,
+) -> Result<Validation> {
     if !settings.validate {
-        let flag = run.origin.name(Field::NoValidate);
+        let flag = origin.name(Field::NoValidate);
         return Ok(Validation::skipped(None, format!("skipped ({flag})")));
     }
     let config = node.config_path();
@@ -40,13 +43,13 @@ pub fn before_install(run: &TrustRun<'_>, node: &Node, plan: &Plan) -> Result<Va
     let (change, after) = after;
     let binary = match &settings.containerd_bin {
         Some(bin) => containerd::ask(bin)
-            .with_context(|| format!("{}: cannot use it", run.origin.name(Field::ContainerdBin)))?,
+            .with_context(|| format!("{}: cannot use it", origin.name(Field::ContainerdBin)))?,
         None => match containerd::find(&settings.root) {
             Some(binary) => binary,
             None => return Ok(Validation::skipped(None, no_binary(&settings.root))),
         },
     };
-    if let Some(reason) = other_line(run, &binary)? {
+    if let Some(reason) = other_line(settings, origin, &binary)? {
         return Ok(Validation::skipped(Some(&binary), reason));
     }
     let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
@@ -71,8 +74,8 @@ pub fn before_install(run: &TrustRun<'_>, node: &Node, plan: &Plan) -> Result<Va
 
 /// A binary of another release line than `--containerd-version`: an error
 /// when the user named it, a reason to skip when it was found.
-fn other_line(run: &TrustRun<'_>, binary: &Binary) -> Result<Option<String>> {
-    let Some(target) = &run.settings.containerd else {
+fn other_line(settings: &Settings, origin: &Origin, binary: &Binary) -> Result<Option<String>> {
+    let Some(target) = &settings.containerd else {
         return Ok(None);
     };
     let (want, have) = (target.version, binary.version);
@@ -84,11 +87,11 @@ fn other_line(run: &TrustRun<'_>, binary: &Binary) -> Result<Option<String>> {
         binary.path.display(),
         target.source
     );
-    if run.settings.containerd_bin.is_some() {
+    if settings.containerd_bin.is_some() {
         bail!(usage(format!(
             "{}: {what}; its `config dump` would judge them as {have} reads them. \
              Name a {}.{} binary, or drop one of the two",
-            run.origin.name(Field::ContainerdBin),
+            origin.name(Field::ContainerdBin),
             want.major,
             want.minor
         )));

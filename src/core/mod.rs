@@ -2,6 +2,7 @@
 //! from the node snapshot, and the certificates it decides to issue.
 
 pub mod issuance;
+pub mod ownership;
 pub mod plan;
 pub mod planner;
 pub mod rules;

@@ -26,6 +26,8 @@ pub enum Op {
     Write { after: Vec<u8>, mode: u32 },
     /// Remove the file.
     Delete,
+    /// Remove the (by then empty) directory: `--prune`, after its files.
+    RemoveDir,
 }
 
 /// One file, as it is and as it will be.
@@ -90,11 +92,21 @@ impl FileChange {
         }
     }
 
+    /// Removes an existing directory once the files before it in the plan are gone.
+    pub fn remove_dir(path: NodePath, mode: u32) -> Self {
+        FileChange {
+            op: Op::RemoveDir,
+            ..FileChange::delete(
+                path,
+                Existing {
+                    bytes: Vec::new(),
+                    mode,
+                },
+            )
+        }
+    }
+
     /// Removes an existing file.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "made by prune and rollback, next")
-    )]
     pub fn delete(path: NodePath, before: Existing) -> Self {
         FileChange {
             path,
@@ -115,7 +127,7 @@ impl FileChange {
     pub fn after_bytes(&self) -> Option<&[u8]> {
         match &self.op {
             Op::Write { after, .. } => Some(after),
-            Op::Delete => None,
+            Op::Delete | Op::RemoveDir => None,
         }
     }
 
@@ -128,15 +140,15 @@ impl FileChange {
     pub fn mode(&self) -> u32 {
         match &self.op {
             Op::Write { mode, .. } => *mode,
-            Op::Delete => self.mode_before().unwrap_or(0),
+            Op::Delete | Op::RemoveDir => self.mode_before().unwrap_or(0),
         }
     }
 
     pub fn action(&self) -> Action {
         match (&self.before, &self.op) {
             (None, Op::Write { .. }) => Action::Create,
-            (None, Op::Delete) => Action::Unchanged,
-            (Some(_), Op::Delete) => Action::Delete,
+            (None, Op::Delete | Op::RemoveDir) => Action::Unchanged,
+            (Some(_), Op::Delete | Op::RemoveDir) => Action::Delete,
             (Some(before), Op::Write { after, mode }) => {
                 if before.bytes != *after || before.mode != *mode {
                     Action::Update

@@ -8,6 +8,7 @@
 use anyhow::{Context, Result, bail};
 
 use super::issuance;
+use super::ownership;
 use super::plan::{FileChange, Notice, Plan};
 use crate::formats::containerd_config::{ContainerdConfig, Effective};
 use crate::formats::hosts_toml::{ClientPaths, Endpoint, EndpointTrust, HostsFile, HostsSpec};
@@ -44,6 +45,31 @@ pub fn plan(
         }
         host_changes(node, &certs_dir, request, &mut plan)?;
     }
+    ownership::mark(node, &certs_dir, &mut plan)?;
+    Ok(plan)
+}
+
+/// [`plan`], plus `--prune`: the host directories certsd owns that no
+/// request lists are removed (see [`ownership`]).
+pub fn plan_pruning(
+    node: &Node,
+    certs_dir: Option<&NodePath>,
+    requests: &[RegistryRequest],
+) -> Result<Plan> {
+    let mut plan = plan(node, certs_dir, requests)?;
+    // The same directory `plan` chose; its warnings are already in the plan.
+    let target = node.target().map(|t| t.version);
+    let effective = node.config().effective(target)?;
+    let dir = hosts_dir(
+        node.config_path(),
+        &effective,
+        certs_dir,
+        target,
+        &mut Plan::default(),
+    )?;
+    let listed: std::collections::HashSet<&str> =
+        requests.iter().map(|r| r.host.as_str()).collect();
+    ownership::prune(node, &dir, &listed, &mut plan)?;
     Ok(plan)
 }
 
@@ -257,8 +283,110 @@ fn host_changes(
         skip_verify: request.skip_verify,
         headers: request.headers.clone(),
         override_path: request.override_path,
+        dial_timeout: request.dial_timeout.clone(),
     };
-    hosts_toml_change(node, &dir, request, &hosts_spec(request, &trust), plan)
+    let mirrors = mirror_trusts(node, &dir, request, &trust, plan)?;
+    hosts_toml_change(
+        node,
+        &dir,
+        request,
+        &hosts_spec(request, &trust, &mirrors),
+        plan,
+    )?;
+    if request.credential {
+        seal_credential(plan);
+    }
+    Ok(())
+}
+
+/// Each mirror's trust: the registry's, with what the mirror sets for itself
+/// (its own CA and client files are copied beside the registry's).
+fn mirror_trusts(
+    node: &Node,
+    dir: &NodePath,
+    request: &RegistryRequest,
+    base: &EndpointTrust,
+    plan: &mut Plan,
+) -> Result<Vec<EndpointTrust>> {
+    let mut out = Vec::with_capacity(request.mirrors.len());
+    for own in &request.mirror_trust {
+        let mut trust = base.clone();
+        if own.isolated {
+            trust.ca.clear();
+            trust.client = None;
+            trust.skip_verify = false;
+            trust.headers.clear();
+        }
+        if let Some(files) = &own.ca {
+            trust.ca = files
+                .iter()
+                .map(|f| copy_once(node, dir, f, 0o644, false, plan))
+                .collect::<Result<_>>()?;
+        }
+        if let Some(pair) = &own.client {
+            trust.client = Some(ClientPaths {
+                cert: copy_once(node, dir, &pair.cert, 0o644, false, plan)?,
+                key: copy_once(node, dir, &pair.key, 0o600, true, plan)?,
+            });
+        }
+        if let Some(caps) = &own.capabilities {
+            trust.capabilities.clone_from(caps);
+        }
+        if let Some(headers) = &own.headers {
+            trust.headers = if own.isolated {
+                headers.clone()
+            } else {
+                with_credential(headers, &base.headers)
+            };
+        }
+        trust.skip_verify = own.skip_verify.unwrap_or(trust.skip_verify);
+        trust.override_path = own.override_path.unwrap_or(trust.override_path);
+        if own.dial_timeout.is_some() {
+            trust.dial_timeout.clone_from(&own.dial_timeout);
+        }
+        out.push(trust);
+    }
+    Ok(out)
+}
+
+/// A mirror's own headers still carry the registry's credential.
+fn with_credential(
+    own: &[(String, Vec<String>)],
+    base: &[(String, Vec<String>)],
+) -> Vec<(String, Vec<String>)> {
+    let mut headers = own.to_vec();
+    let auth = crate::settings::AUTHORIZATION;
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(auth)) {
+        headers.extend(base.iter().filter(|(n, _)| n == auth).cloned());
+    }
+    headers
+}
+
+/// Like [`copy`], but a file the plan already copies (a mirror listing the
+/// registry's CA again) is not planned twice.
+fn copy_once(
+    node: &Node,
+    dir: &NodePath,
+    file: &InputFile,
+    mode: u32,
+    secret: bool,
+    plan: &mut Plan,
+) -> Result<String> {
+    let path = dir.join(&file.name);
+    if plan.files.iter().rev().any(|f| f.path == path) {
+        return Ok(path.as_str().to_string());
+    }
+    copy(node, dir, file, mode, secret, plan)
+}
+
+/// The hosts.toml just planned holds a credential: it gets mode 0600 even
+/// when it exists with another mode, so the password is never world-readable.
+fn seal_credential(plan: &mut Plan) {
+    if let Some(change) = plan.files.last_mut()
+        && let super::plan::Op::Write { mode, .. } = &mut change.op
+    {
+        *mode = 0o600;
+    }
 }
 
 /// The copies of the CA files, as node paths.
@@ -362,10 +490,15 @@ fn check_anchors(
     Ok(())
 }
 
-/// Mirrors first, in order; without mirrors the server itself gets the one
-/// host table containerd 1.6 needs. `override_path` stays off the server
-/// unless the user named its URL.
-fn hosts_spec(request: &RegistryRequest, trust: &EndpointTrust) -> HostsSpec {
+/// Mirrors first, in order, each with its own trust (`mirrors`, one per
+/// mirror); without mirrors the server itself gets the one host table
+/// containerd 1.6 needs. `override_path` stays off the server unless the
+/// user named its URL.
+fn hosts_spec(
+    request: &RegistryRequest,
+    trust: &EndpointTrust,
+    mirrors: &[EndpointTrust],
+) -> HostsSpec {
     let server_trust = EndpointTrust {
         override_path: trust.override_path && request.server_explicit,
         ..trust.clone()
@@ -379,9 +512,10 @@ fn hosts_spec(request: &RegistryRequest, trust: &EndpointTrust) -> HostsSpec {
         request
             .mirrors
             .iter()
-            .map(|url| Endpoint {
+            .enumerate()
+            .map(|(i, url)| Endpoint {
                 url: url.clone(),
-                trust: trust.clone(),
+                trust: mirrors.get(i).unwrap_or(trust).clone(),
             })
             .collect()
     };

@@ -3,9 +3,9 @@
 //! The top level describes the upstream (`server`); each `[host."URL"]` is an
 //! endpoint containerd tries in file order before the server. certsd owns a
 //! fixed set of fields (`capabilities`, `ca`, `client`, `skip_verify`,
-//! `header`, `override_path`) and the set and order of host tables; it keeps
-//! comments and every other key, so hand-added settings such as
-//! `dial_timeout` survive a run. [`HostsFile::read`] says what a file holds.
+//! `header`, `override_path`, and `dial_timeout` when a run sets it) and the
+//! set and order of host tables; it keeps comments and every other key, so
+//! hand-added settings such as a `dial_timeout` no run asked for survive. [`HostsFile::read`] says what a file holds.
 
 use std::path::Path;
 
@@ -63,6 +63,8 @@ pub struct EndpointTrust {
     /// Header name and its values, in the order given.
     pub headers: Vec<(String, Vec<String>)>,
     pub override_path: bool,
+    /// Set when asked for; `None` leaves a hand-written `dial_timeout` alone.
+    pub dial_timeout: Option<String>,
 }
 
 /// One `[host."URL"]` table.
@@ -204,6 +206,9 @@ fn apply_trust(table: &mut dyn TableLike, trust: &EndpointTrust, keep_capabiliti
                 table.remove(key);
             }
         }
+    }
+    if let Some(timeout) = &trust.dial_timeout {
+        set_if_changed(table, "dial_timeout", Value::from(timeout.as_str()));
     }
     set_headers(table, &trust.headers);
 }

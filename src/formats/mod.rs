@@ -5,5 +5,6 @@
 pub mod containerd_config;
 pub mod hosts_toml;
 pub mod pem;
+pub mod spec;
 mod templates;
 pub mod toml_util;

@@ -99,6 +99,38 @@ impl Node {
         read_text(&self.root, path)
     }
 
+    /// The entries of a node directory as (name, is a directory), sorted by
+    /// name; empty when it does not exist.
+    pub fn dir_entries(&self, path: &NodePath) -> Result<Vec<(String, bool)>> {
+        let real = self.root.resolve(path)?;
+        let entries = match std::fs::read_dir(&real) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) => {
+                return Err(anyhow::Error::new(err).context(format!("{path}: cannot list")));
+            }
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry =
+                entry.map_err(|e| anyhow::Error::new(e).context(format!("{path}: cannot list")))?;
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            out.push((entry.file_name().to_string_lossy().into_owned(), is_dir));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The mode of a node directory, when it exists.
+    pub fn dir_mode(&self, path: &NodePath) -> Result<Option<u32>> {
+        use std::os::unix::fs::PermissionsExt;
+        let real = self.root.resolve(path)?;
+        Ok(std::fs::metadata(real)
+            .ok()
+            .filter(std::fs::Metadata::is_dir)
+            .map(|m| m.permissions().mode() & 0o7777))
+    }
+
     /// A hosts.toml as it is (parsed; a new one when missing or blank).
     pub fn hosts_file(&self, path: &NodePath) -> Result<(Option<Existing>, HostsFile)> {
         let existing = self.file(path)?;

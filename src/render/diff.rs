@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use similar::TextDiff;
 
-use crate::core::plan::{Action, FileChange, Plan};
+use crate::core::plan::{Action, FileChange, Op, Plan};
 
 /// The diff of every changing file, in plan order; empty when nothing changes.
 pub fn render(plan: &Plan) -> String {
@@ -20,6 +20,9 @@ pub fn render(plan: &Plan) -> String {
 }
 
 fn render_file(change: &FileChange) -> String {
+    if change.op == Op::RemoveDir {
+        return format!("remove directory {}/\n", change.path);
+    }
     let rel = change.path.as_str().trim_start_matches('/');
     let old = match change.action() {
         Action::Create => "/dev/null".to_string(),
@@ -76,8 +79,43 @@ const SECRET_KEYS: [&str; 5] = [
     "registrytoken",
 ];
 
-/// Hides the value of a `secret = ...` line; other lines pass unchanged.
+/// Hides the value of a `secret = ...` line and the credential of a quoted
+/// `"Basic ..."` / `"Bearer ..."` header value; other lines pass unchanged.
 fn redact(line: &str) -> std::borrow::Cow<'_, str> {
+    let line = redact_tokens(line);
+    match redact_key(&line) {
+        std::borrow::Cow::Owned(s) => s.into(),
+        std::borrow::Cow::Borrowed(_) => line,
+    }
+}
+
+/// `"Basic dXNlcjpwYXNz"` -> `"Basic <redacted>"`, anywhere in the line, so
+/// a hosts.toml holding a credential still shows its structure in a diff.
+pub fn redact_tokens(line: &str) -> std::borrow::Cow<'_, str> {
+    let mut out = String::new();
+    let mut rest = line;
+    let mut changed = false;
+    while let Some((at, scheme)) = ["\"Basic ", "'Basic ", "\"Bearer ", "'Bearer "]
+        .iter()
+        .filter_map(|t| rest.find(t).map(|i| (i, *t)))
+        .min()
+    {
+        let quote = &scheme[..1];
+        let start = at + scheme.len();
+        let end = rest[start..].find(quote).map_or(rest.len(), |i| start + i);
+        out.push_str(&rest[..start]);
+        out.push_str("<redacted>");
+        rest = &rest[end..];
+        changed = true;
+    }
+    if !changed {
+        return line.into();
+    }
+    out.push_str(rest);
+    out.into()
+}
+
+fn redact_key(line: &str) -> std::borrow::Cow<'_, str> {
     let body = line.get(1..).unwrap_or_default();
     let Some((key, _)) = body.split_once('=') else {
         return line.into();
@@ -180,6 +218,27 @@ mod tests {
         assert!(!out.contains("hunter2"), "{out}");
         assert!(
             out.contains(" password = \"(hidden by certsd)\"") && out.contains("username = \"u\""),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn basic_and_bearer_credentials_are_hidden_but_the_structure_shows() {
+        let after = "[host.\"https://m\".header]\nAuthorization = \"Basic cHVsbGVyOnMzY3JldA==\"\nX = [\"Bearer abc\", 'Basic zz']\n";
+        let out = render(&Plan {
+            files: vec![change(None, after, false)],
+            ..Plan::default()
+        });
+        assert!(
+            !out.contains("cHVsbGVy") && !out.contains("abc") && !out.contains("zz"),
+            "{out}"
+        );
+        assert!(
+            out.contains("+Authorization = \"Basic <redacted>\""),
+            "{out}"
+        );
+        assert!(
+            out.contains("X = [\"Bearer <redacted>\", 'Basic <redacted>']"),
             "{out}"
         );
     }

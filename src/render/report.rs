@@ -11,10 +11,31 @@ use crate::node::validate::Validation;
 use crate::settings::Output;
 use crate::writer::Outcome;
 
+/// What `--restart` did after the files were written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Restart {
+    /// Not asked for, or config.toml did not change.
+    NotRun,
+    /// The command ran and succeeded.
+    Done { command: String },
+    /// The command could not run or failed.
+    Failed { command: String, why: String },
+}
+
+/// What `apply` did: the writer's outcome and the restart.
+pub struct Applied<'a> {
+    pub outcome: &'a Outcome,
+    pub restart: &'a Restart,
+    /// Whether containerd checked the new config.toml.
+    pub validation: &'a Validation,
+}
+
 #[derive(Serialize)]
 struct JsonReport<'a> {
     changed: bool,
     restart_required: bool,
+    /// containerd was restarted by `--restart` (always false for `plan`).
+    restarted: bool,
     files: Vec<JsonFile<'a>>,
     warnings: Vec<&'a str>,
     /// Certificates made (apply) or to be made (plan).
@@ -28,20 +49,6 @@ struct JsonReport<'a> {
 }
 
 /// What `apply` did: the files written and how config.toml was checked.
-pub struct Applied<'a> {
-    outcome: &'a Outcome,
-    validation: &'a Validation,
-}
-
-impl<'a> Applied<'a> {
-    pub fn new(outcome: &'a Outcome, validation: &'a Validation) -> Self {
-        Applied {
-            outcome,
-            validation,
-        }
-    }
-}
-
 #[derive(Serialize)]
 struct JsonFile<'a> {
     path: &'a str,
@@ -79,10 +86,11 @@ pub fn print_plan(
     Ok(())
 }
 
-fn json_report<'a>(plan: &'a Plan, applied: Option<&'a Applied<'a>>) -> JsonReport<'a> {
+fn json_report<'a>(plan: &'a Plan, applied: Option<&Applied<'a>>) -> JsonReport<'a> {
     JsonReport {
         changed: plan.changed(),
         restart_required: plan.restart_required(),
+        restarted: applied.is_some_and(|a| matches!(a.restart, Restart::Done { .. })),
         files: plan
             .files
             .iter()
@@ -164,10 +172,11 @@ pub fn summarize_plan(plan: &Plan, format: Output, err: &mut dyn Write) -> Resul
 /// The closing lines of `apply`.
 pub fn summarize_apply(
     plan: &Plan,
-    outcome: &Outcome,
+    applied: &Applied<'_>,
     format: Output,
     err: &mut dyn Write,
 ) -> Result<()> {
+    let outcome = applied.outcome;
     if format == Output::Json {
         return Ok(());
     }
@@ -180,11 +189,16 @@ pub fn summarize_apply(
     for backup in &outcome.backups {
         writeln!(err, "certsd: previous version kept as {backup}")?;
     }
-    if plan.restart_required() {
-        writeln!(
+    match applied.restart {
+        Restart::Done { command } => writeln!(
+            err,
+            "certsd: restarted containerd (`{command}`) to load the new config.toml"
+        )?,
+        Restart::NotRun if plan.restart_required() => writeln!(
             err,
             "certsd: restart containerd to load the new config.toml (e.g. `systemctl restart containerd`); hosts.toml changes need no restart"
-        )?;
+        )?,
+        Restart::Failed { .. } | Restart::NotRun => {}
     }
     Ok(())
 }

@@ -12,6 +12,9 @@ use crate::exit_codes::usage;
 /// The longest file name Linux takes.
 const NAME_MAX: usize = 255;
 
+/// The name of containerd's fallback host directory.
+pub const DEFAULT_DIR: &str = "_default";
+
 /// A validated `HOST[:PORT]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryHost {
@@ -28,7 +31,9 @@ impl RegistryHost {
                 super::registry::redact(raw)
             )));
         }
-        match host_problem(raw) {
+        // containerd's fallback directory for every registry without one of its own.
+        let why = (raw != DEFAULT_DIR).then(|| host_problem(raw)).flatten();
+        match why {
             None => Ok(RegistryHost {
                 raw: raw.to_string(),
             }),
@@ -52,9 +57,17 @@ impl RegistryHost {
         raw.split(':').next().unwrap_or(raw)
     }
 
-    /// The upstream containerd would use without a hosts.toml.
+    /// `_default`: the directory containerd reads for any registry without its own.
+    pub fn is_default_dir(&self) -> bool {
+        self.raw == DEFAULT_DIR
+    }
+
+    /// The upstream containerd would use without a hosts.toml (none for
+    /// `_default`: containerd then asks the image's own registry).
     pub fn default_server(&self) -> String {
-        if self.raw == "docker.io" {
+        if self.is_default_dir() {
+            String::new()
+        } else if self.raw == "docker.io" {
             "https://registry-1.docker.io".to_string()
         } else {
             format!("https://{}", self.raw)

@@ -7,9 +7,13 @@
 
 mod cert;
 mod doctor;
+mod endpoint;
 mod host;
+pub mod k3s;
 mod origin;
 mod registry;
+mod spec;
+mod spec_table;
 
 use std::path::PathBuf;
 
@@ -23,9 +27,11 @@ pub use cert::{
     CaSource, CertJob, CertRequest, CsrJob, IssueInput, IssueSettings, IssueSettingsInput, SignJob,
 };
 pub use doctor::{DoctorInput, DoctorSettings};
+pub use endpoint::AUTHORIZATION;
 pub use host::RegistryHost;
 pub use origin::{Field, Origin};
 pub use registry::{ISSUED_CA_NAME, InputFile, RegistryInput, RegistryRequest};
+pub use spec::{RegistryEntry, Spec, SpecSource};
 
 /// The default config path.
 pub const DEFAULT_CONFIG: &str = "/etc/containerd/config.toml";
@@ -73,6 +79,18 @@ impl Default for WriteSettings {
             lock_timeout: std::time::Duration::from_secs(120),
         }
     }
+}
+
+/// Where `plan`/`apply` take their registries from (a spec, a k3s
+/// registries.yaml, or the `--host` flags) and what apply does around writing.
+#[derive(Debug, Clone, Default)]
+pub struct SourceInput {
+    pub spec: Option<PathBuf>,
+    pub format: Option<crate::formats::spec::Format>,
+    pub from_k3s: Option<PathBuf>,
+    pub prune: bool,
+    pub restart: bool,
+    pub restart_command: Option<String>,
 }
 
 /// Where containerd's files are and which containerd they are for.

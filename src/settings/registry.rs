@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 
 use super::cert::{self, CertRequest, IssueInput};
+use super::endpoint::{self, AUTHORIZATION, AuthInput, MirrorTrust, TrustOverrides};
 use super::host::RegistryHost;
 use super::origin::{Field, Origin};
 use crate::exit_codes::usage;
@@ -38,6 +39,12 @@ pub struct RegistryInput {
     pub issue: Option<IssueInput>,
     /// Replace or drop trust anchors in an existing hosts.toml that certsd did not write.
     pub replace_trust: bool,
+    /// containerd's `dial_timeout` (2.0.7+/2.1+).
+    pub dial_timeout: Option<String>,
+    /// A registry credential, sent as an `Authorization: Basic` header.
+    pub auth: Option<AuthInput>,
+    /// A mirror's own settings: the index into `mirrors`, and its overrides.
+    pub mirror_trust: Vec<(usize, TrustOverrides)>,
 }
 
 /// A file the user gave, read and checked.
@@ -59,7 +66,7 @@ pub struct ClientPair {
 
 /// What one registry entry asks for, validated.
 #[derive(Debug, Clone)]
-#[allow(clippy::struct_excessive_bools)] // one bool per on/off setting, as the user gives them
+#[allow(clippy::struct_excessive_bools)] // each is one on/off setting of the entry
 pub struct RegistryRequest {
     pub host: RegistryHost,
     pub server: String,
@@ -84,6 +91,12 @@ pub struct RegistryRequest {
     pub replace_trust: bool,
     /// Where the entry came from, for the planner's messages.
     pub origin: Origin,
+    /// containerd's `dial_timeout` for every endpoint that does not set its own.
+    pub dial_timeout: Option<String>,
+    /// One per mirror, in order: what that mirror sets for itself.
+    pub mirror_trust: Vec<MirrorTrust>,
+    /// `headers` holds a credential (from `auth`): hosts.toml is written 0600.
+    pub credential: bool,
 }
 
 impl RegistryRequest {
@@ -101,11 +114,19 @@ impl RegistryRequest {
             target.map(|t| t.version),
             origin,
         )?;
-        let headers = headers(&name(Field::Header), &input.headers)?;
+        let mut headers = headers(&name(Field::Header), &input.headers)?;
+        let credential = add_auth(input, origin, &mut headers)?;
         let mut warnings = Vec::new();
         let ca = ca_files(&name(Field::Ca), &input.ca, &mut warnings)?;
         let client = client_pair(input, origin, &mut warnings)?;
+        let mirror_trust = mirror_trusts(input, mirrors.len(), origin, target, &mut warnings)?;
         check_names(&ca, client.as_ref())?;
+        check_mirror_names(&ca, client.as_ref(), &mirror_trust)?;
+        let dial_timeout = input
+            .dial_timeout
+            .as_deref()
+            .map(|d| endpoint::dial_timeout(d, target, origin))
+            .transpose()?;
         let cert = input
             .issue
             .as_ref()
@@ -128,6 +149,9 @@ impl RegistryRequest {
             warnings,
             replace_trust: input.replace_trust,
             origin: origin.clone(),
+            credential: credential || mirror_trust.iter().any(|m| m.credential),
+            dial_timeout,
+            mirror_trust,
         };
         Ok(request.with_warnings(origin))
     }
@@ -170,6 +194,14 @@ fn endpoints(
         None => host.default_server(),
     };
     let mirrors = mirrors(&name(Field::Mirror), &input.mirrors)?;
+    if host.is_default_dir() && (mirrors.is_empty() || input.server.is_some()) {
+        bail!(usage(format!(
+            "{} _default (every registry without a directory of its own) needs {} and takes no {}: containerd asks the image's own registry last",
+            name(Field::Host),
+            name(Field::Mirror),
+            name(Field::Server)
+        )));
+    }
     if input.override_path && mirrors.is_empty() && input.server.is_none() {
         bail!(usage(format!(
             "{} applies to URLs that already hold the API path: give them with {} or {} (the default server https://HOST needs /v2 appended)",
@@ -179,6 +211,92 @@ fn endpoints(
         )));
     }
     Ok((server, mirrors))
+}
+
+/// Adds the `auth` header; says whether one was added.
+fn add_auth(
+    input: &RegistryInput,
+    origin: &Origin,
+    headers: &mut Vec<(String, Vec<String>)>,
+) -> Result<bool> {
+    let Some(auth) = &input.auth else {
+        return Ok(false);
+    };
+    if headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case(AUTHORIZATION))
+    {
+        bail!(usage(format!(
+            "{} would set the {AUTHORIZATION} header, which {} already sets; keep one",
+            origin.name(Field::Auth),
+            origin.name(Field::Header)
+        )));
+    }
+    let line = endpoint::auth_header(auth, origin)?;
+    let value = line
+        .split_once(": ")
+        .map_or(String::new(), |(_, v)| v.to_string());
+    headers.push((AUTHORIZATION.to_string(), vec![value]));
+    Ok(true)
+}
+
+/// Each mirror's overrides, one entry per mirror (empty: inherit everything).
+fn mirror_trusts(
+    input: &RegistryInput,
+    count: usize,
+    origin: &Origin,
+    target: Option<&Target>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<MirrorTrust>> {
+    let mut out = vec![MirrorTrust::default(); count];
+    for (index, overrides) in &input.mirror_trust {
+        let trust = endpoint::mirror_trust(overrides, origin, target, warnings)?;
+        if let Some(slot) = out.get_mut(*index) {
+            *slot = trust;
+        }
+    }
+    Ok(out)
+}
+
+/// A mirror's own files share the host directory with the registry's: the
+/// same file twice is one copy, two different files under one name are refused.
+fn check_mirror_names(
+    ca: &[InputFile],
+    client: Option<&ClientPair>,
+    mirrors: &[MirrorTrust],
+) -> Result<()> {
+    let mut seen: Vec<&InputFile> = ca
+        .iter()
+        .chain(client.into_iter().flat_map(|p| [&p.cert, &p.key]))
+        .collect();
+    for mirror in mirrors {
+        let own = mirror.ca.iter().flatten().chain(
+            mirror
+                .client
+                .as_ref()
+                .into_iter()
+                .flat_map(|p| [&p.cert, &p.key]),
+        );
+        for file in own {
+            if file.name == "hosts.toml" {
+                bail!(usage(format!(
+                    "{}: a file named hosts.toml cannot be copied next to hosts.toml; rename it",
+                    file.source.display()
+                )));
+            }
+            match seen.iter().find(|o| o.name == file.name) {
+                Some(other) if other.bytes != file.bytes => bail!(usage(format!(
+                    "{} and {} would both be copied as {}; rename one",
+                    other.source.display(),
+                    file.source.display(),
+                    file.name
+                ))),
+                Some(_) => {}
+                None => seen.push(file),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// With issued certificates, certs.d/HOST/ca.crt is certsd's: no copy may take the name.
@@ -294,7 +412,7 @@ fn mirrors(label: &str, raw: &[String]) -> Result<Vec<String>> {
 }
 
 /// `pull`, `resolve`, `push` (and `referrers` on containerd 2.2+).
-fn capabilities(
+pub(super) fn capabilities(
     raw: Option<&[String]>,
     version: Option<ContainerdVersion>,
     origin: &Origin,
@@ -324,7 +442,7 @@ fn capabilities(
 }
 
 /// `Name: value` pairs, grouped by name in the order first given.
-fn headers(label: &str, raw: &[String]) -> Result<Vec<(String, Vec<String>)>> {
+pub(super) fn headers(label: &str, raw: &[String]) -> Result<Vec<(String, Vec<String>)>> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for h in raw {
         let Some((name, value)) = h.split_once(':') else {
@@ -371,7 +489,11 @@ fn read_input(label: &str, path: &Path) -> Result<InputFile> {
     })
 }
 
-fn ca_files(label: &str, paths: &[PathBuf], warnings: &mut Vec<String>) -> Result<Vec<InputFile>> {
+pub(super) fn ca_files(
+    label: &str,
+    paths: &[PathBuf],
+    warnings: &mut Vec<String>,
+) -> Result<Vec<InputFile>> {
     let mut out = Vec::new();
     for path in paths {
         let file = read_input(label, path)?;
@@ -395,6 +517,16 @@ fn client_pair(
     let (Some(cert), Some(key)) = (&input.client_cert, &input.client_key) else {
         return Ok(None);
     };
+    read_pair(cert, key, origin, warnings).map(Some)
+}
+
+/// Reads a client certificate and its key and checks they belong together.
+pub(super) fn read_pair(
+    cert: &Path,
+    key: &Path,
+    origin: &Origin,
+    warnings: &mut Vec<String>,
+) -> Result<ClientPair> {
     let cert = read_input(&origin.name(Field::ClientCert), cert)?;
     let key = read_input(&origin.name(Field::ClientKey), key)?;
     warnings.extend(pem::check_client_pair(
@@ -403,7 +535,7 @@ fn client_pair(
         &key.source,
         &key.bytes,
     )?);
-    Ok(Some(ClientPair { cert, key }))
+    Ok(ClientPair { cert, key })
 }
 
 /// The copies share one directory with hosts.toml: names must not collide.

@@ -111,7 +111,8 @@ pub(super) fn sync_dir(dir: &Path) -> std::io::Result<()> {
 
 /// fsyncs each distinct directory.
 pub(super) fn sync_dirs(dirs: &[PathBuf]) -> Result<()> {
-    let unique: BTreeSet<&PathBuf> = dirs.iter().collect();
+    // A directory `--prune` removed has nothing left to sync.
+    let unique: BTreeSet<&PathBuf> = dirs.iter().filter(|d| d.exists()).collect();
     for dir in unique {
         sync_dir(dir).with_context(|| format!("{}: cannot sync", dir.display()))?;
     }
@@ -121,7 +122,7 @@ pub(super) fn sync_dirs(dirs: &[PathBuf]) -> Result<()> {
 /// One syncfs(2) per file system holding any of `dirs`.
 pub(super) fn sync_filesystems(dirs: &[PathBuf]) -> Result<()> {
     let mut seen = BTreeSet::new();
-    for dir in dirs {
+    for dir in dirs.iter().filter(|d| d.exists()) {
         let handle = File::open(dir).with_context(|| format!("{}: cannot sync", dir.display()))?;
         let dev = handle.metadata().map(|m| m.dev()).unwrap_or_default();
         if seen.insert(dev) {

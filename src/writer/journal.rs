@@ -49,6 +49,9 @@ pub(super) struct Entry {
     pub target: String,
     pub tmp: Option<String>,
     pub sha256: Option<String>,
+    /// An emptied directory to remove (`--prune`).
+    #[serde(default)]
+    pub dir: bool,
 }
 
 /// The hex SHA-256 of `bytes`.
@@ -154,6 +157,12 @@ fn roll_forward(root: &Path, journal: &Journal) -> Result<String> {
                     lost.push(entry.node.clone());
                 }
             }
+            _ if entry.dir => {
+                // Not empty: something appeared there since; keep it.
+                if fs::remove_dir(&target).is_ok() {
+                    done.push(entry.node.clone());
+                }
+            }
             _ => {
                 if target.symlink_metadata().is_ok() {
                     durable::remove_atomic(&target)
@@ -241,6 +250,7 @@ mod tests {
     #[test]
     fn a_tampered_journal_is_refused() {
         let entry = |target: &str, tmp: &str| Entry {
+            dir: false,
             node: "/x".into(),
             target: target.into(),
             tmp: Some(tmp.into()),

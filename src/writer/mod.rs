@@ -129,7 +129,7 @@ impl Session {
         for item in &items {
             match item.kind {
                 Kind::Backup => outcome.backups.push(item.node.clone()),
-                Kind::Change => outcome.written.push(item.node.clone()),
+                Kind::Change | Kind::RemoveDir => outcome.written.push(item.node.clone()),
             }
         }
         for change in plan.files.iter().filter(|f| f.backup && f.changes()) {
@@ -163,9 +163,10 @@ impl Session {
                     kind: Kind::Backup,
                 });
             }
-            let write = match &change.op {
-                Op::Write { after, mode } => Some((after.as_slice(), *mode)),
-                Op::Delete => None,
+            let (write, kind) = match &change.op {
+                Op::Write { after, mode } => (Some((after.as_slice(), *mode)), Kind::Change),
+                Op::Delete => (None, Kind::Change),
+                Op::RemoveDir => (None, Kind::RemoveDir),
             };
             items.push(Item {
                 node: change.path.clone(),
@@ -173,7 +174,7 @@ impl Session {
                 real,
                 write,
                 rank: rank(change),
-                kind: Kind::Change,
+                kind,
             });
         }
         items.sort_by_key(|i| i.rank);
@@ -199,6 +200,7 @@ impl Session {
                         None => None,
                     },
                     sha256: item.write.map(|(bytes, _)| journal::sha256(bytes)),
+                    dir: item.kind == Kind::RemoveDir,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -249,9 +251,12 @@ impl Session {
     fn commit(&self, items: &[Item<'_>], dirs: &[PathBuf], small: bool) -> Result<()> {
         let later = "; the rest of the group is staged and the next certsd run completes it";
         for item in items {
-            let done = match item.write {
-                Some(_) => fs::rename(durable::temp_name(&item.real), &item.real),
-                None => durable::remove_atomic(&item.real),
+            let done = match (item.write, item.kind) {
+                (Some(_), _) => fs::rename(durable::temp_name(&item.real), &item.real),
+                // remove_dir refuses a directory that is not empty, so a file
+                // that appeared in it meanwhile is never lost.
+                (None, Kind::RemoveDir) => fs::remove_dir(&item.real),
+                (None, _) => durable::remove_atomic(&item.real),
             };
             done.map_err(|e| durable::explain(&e))
                 .with_context(|| format!("{}: cannot write{later}", item.node))?;
@@ -286,6 +291,8 @@ pub fn interrupted(dir: &Path) -> bool {
 enum Kind {
     Backup,
     Change,
+    /// `--prune`: an emptied directory.
+    RemoveDir,
 }
 
 /// One rename of the group.
@@ -304,12 +311,14 @@ struct Item<'a> {
 fn rank(change: &FileChange) -> u8 {
     let hosts = change.path.file_name() == "hosts.toml";
     match (&change.op, change.needs_restart) {
-        (_, true) => 6,
+        (_, true) => 7,
         (Op::Write { .. }, _) if change.secret => 1,
         (Op::Write { .. }, _) if !hosts => 2,
         (Op::Write { .. }, _) => 3,
         (Op::Delete, _) if hosts => 4,
         (Op::Delete, _) => 5,
+        // After the files in it are gone.
+        (Op::RemoveDir, _) => 6,
     }
 }
 
@@ -502,12 +511,14 @@ mod tests {
                     target: "d/b".into(),
                     tmp: Some("d/.b.certsd-tmp-999999".into()),
                     sha256: Some(journal::sha256(b"new b")),
+                    dir: false,
                 },
                 Entry {
                     node: "/d/a".into(),
                     target: "d/a".into(),
                     tmp: Some("d/.a.certsd-tmp-999999".into()),
                     sha256: Some(journal::sha256(b"new a")),
+                    dir: false,
                 },
             ],
         };

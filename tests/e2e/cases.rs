@@ -25,6 +25,9 @@ const X509_UNKNOWN: &str = "x509: certificate signed by unknown authority";
 /// The registry (distribution 2.8.2, Go 1.19) alerts `bad certificate` when
 /// the client sends no certificate (2.1's ctr adds `readLoopPeekFailLocked: `).
 const NO_CLIENT_CERT: &str = "remote error: tls: bad certificate";
+/// The basic-auth registry's account (a test password, nothing else).
+const AUTH_USER: &str = "e2e-puller";
+const AUTH_PASSWORD: &str = "e2e-Pa55-not-secret";
 
 enum Expect<'a> {
     Ok,
@@ -53,6 +56,7 @@ struct Fixture {
     ns: Namespace,
     tls: Registry,
     mtls: Registry,
+    auth: Registry,
 }
 
 impl Fixture {
@@ -94,6 +98,8 @@ impl Fixture {
             },
         );
         let mirror = Registry::start(&t.join("reg-mirror"), &server);
+        let auth =
+            Registry::start_with_auth(&t.join("reg-auth"), &server, AUTH_USER, AUTH_PASSWORD);
 
         let layout_dir = t.join("layout");
         oci::build_layout(&layout_dir, "v1");
@@ -111,6 +117,14 @@ impl Fixture {
         push(format!("{NAME}:{}", mirror.port), "v1", &ca_only);
         // A tag only the mirror has: finding it proves the mirror was asked.
         push(format!("{NAME}:{}", mirror.port), "mirror-only", &ca_only);
+        registry::push_as(
+            &ns,
+            &layout_dir,
+            "v1",
+            &image(&format!("{NAME}:{}", auth.port), "v1"),
+            &ca_only,
+            Some(&format!("{AUTH_USER}:{AUTH_PASSWORD}")),
+        );
 
         let fx = Fixture {
             t: t.to_owned(),
@@ -123,6 +137,7 @@ impl Fixture {
             ns,
             tls,
             mtls,
+            auth,
         };
         (fx, mirror)
     }
@@ -426,7 +441,78 @@ impl Run<'_> {
         self.ok("mirror-fallback");
     }
 
-    /// 7. Legacy `registry.mirrors`: certsd refuses and leaves the file as it
+    /// 7. One spec, three registries (CA, mTLS, basic auth), one process;
+    ///    then the same spec without `auth`: the registry answers 401.
+    fn spec_three(&mut self) {
+        let spec = self.fx.t.join("spec");
+        fs::create_dir_all(&spec).expect("spec dir");
+        fs::write(spec.join("puller.pass"), format!("{AUTH_PASSWORD}\n")).expect("password file");
+        let (tls, mtls, auth) = (
+            Fixture::host(&self.fx.tls),
+            Fixture::host(&self.fx.mtls),
+            Fixture::host(&self.fx.auth),
+        );
+        let ca = s(&self.fx.ca);
+        let body = |with_auth: bool| {
+            format!(
+                "[[registries]]\nhost = \"{tls}\"\nca = \"{ca}\"\n\n\
+                 [[registries]]\nhost = \"{mtls}\"\nca = \"{ca}\"\nclient_cert = \"{}\"\nclient_key = \"{}\"\n\n\
+                 [[registries]]\nhost = \"{auth}\"\nca = \"{ca}\"\n{}",
+                s(&self.fx.client_crt),
+                s(&self.fx.client_key),
+                if with_auth {
+                    "auth = { username = \"e2e-puller\", password_file = \"puller.pass\" }\n"
+                } else {
+                    ""
+                }
+            )
+        };
+        fs::write(spec.join("node.toml"), body(true)).expect("spec");
+        fs::write(spec.join("no-auth.toml"), body(false)).expect("spec");
+        self.apply_spec(&spec.join("node.toml"));
+        for (case, host) in [
+            ("spec-ca", &tls),
+            ("spec-mtls", &mtls),
+            ("spec-basic-auth", &auth),
+        ] {
+            self.pull(case, &image(host, "v1"), &Expect::Ok);
+        }
+        self.ok("spec-three-registries (CA, mTLS, basic auth: one apply)");
+        self.apply_spec(&spec.join("no-auth.toml"));
+        // The registry answers 401 with a Basic challenge: 1.6 reports the
+        // status, 1.7 and 2.x that they had no credential to answer it with.
+        let refused = if version_lt(&self.version, "1.7.0") {
+            "401 Unauthorized"
+        } else {
+            "authorization failed: no basic auth credentials"
+        };
+        self.pull("spec-no-auth", &image(&auth, "v1"), &Expect::Err(refused));
+        self.ok("spec-no-auth (401 without the credential)");
+    }
+
+    fn apply_spec(&mut self, spec: &Path) {
+        let before = fs::read(&self.fx.config).expect("read config");
+        let root = s(&self.fx.root);
+        let spec = s(spec);
+        let args = [
+            "--root",
+            &root,
+            "--containerd-version",
+            &self.version,
+            "-f",
+            &spec,
+        ];
+        if let Err(e) = certsd_apply(&args) {
+            panic!("certsd apply {args:?} failed: {e}");
+        }
+        if fs::read(&self.fx.config).expect("read config") != before {
+            self.stop();
+            self.start();
+        }
+        self.assert_cri_ok("after certsd apply -f");
+    }
+
+    /// 8. Legacy `registry.mirrors`: certsd refuses and leaves the file as it
     ///    was; containerd's CRI plugin would fail with mirrors + `config_path`.
     fn legacy_mirrors(&mut self, default_config: &str) {
         self.stop();
@@ -670,6 +756,7 @@ pub fn run(bin: &Binaries) {
     run.mtls();
     run.self_signed();
     run.mirror(&mut mirror);
+    run.spec_three();
     run.legacy_mirrors(&default_config);
     run.configs_tls_probe(&default_config);
     run.v2_file_with_images_table(&default_config);

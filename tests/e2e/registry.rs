@@ -37,7 +37,7 @@ impl Registry {
     pub fn start(dir: &Path, tls: &Tls<'_>) -> Registry {
         let mut last = String::new();
         for _ in 0..3 {
-            match Registry::try_start(dir, tls, free_port()) {
+            match Registry::try_start(dir, tls, free_port(), None) {
                 Ok(r) => return r,
                 Err(e) => last = e,
             }
@@ -47,12 +47,39 @@ impl Registry {
 
     /// Starts a TLS registry on 127.0.0.1:`port`.
     pub fn start_on(dir: &Path, tls: &Tls<'_>, port: u16) -> Registry {
-        Registry::try_start(dir, tls, port).unwrap_or_else(|e| panic!("{e}"))
+        Registry::try_start(dir, tls, port, None).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Starts a TLS registry that requires HTTP basic auth for `user`
+    /// (`htpasswd -B`: distribution reads bcrypt only).
+    pub fn start_with_auth(dir: &Path, tls: &Tls<'_>, user: &str, password: &str) -> Registry {
+        fs::create_dir_all(dir).expect("registry dir");
+        let file = dir.join("htpasswd");
+        let out = Command::new("htpasswd")
+            .args(["-B", "-b", "-c"])
+            .arg(&file)
+            .args([user, password])
+            .output()
+            .expect("run htpasswd (apache2-utils, installed by setup.sh)");
+        assert!(out.status.success(), "htpasswd failed: {out:?}");
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Registry::try_start(dir, tls, free_port(), Some(&file)) {
+                Ok(r) => return r,
+                Err(e) => last = e,
+            }
+        }
+        panic!("docker-registry with auth did not start: {last}");
     }
 
     /// Ready when its log says `listening on 127.0.0.1:PORT` and the port
     /// accepts a connection; Err with the log when it exits first.
-    fn try_start(dir: &Path, tls: &Tls<'_>, port: u16) -> Result<Registry, String> {
+    fn try_start(
+        dir: &Path,
+        tls: &Tls<'_>,
+        port: u16,
+        htpasswd: Option<&Path>,
+    ) -> Result<Registry, String> {
         fs::create_dir_all(dir.join("data")).expect("registry dir");
         let mut yml = format!(
             "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\n\
@@ -64,6 +91,13 @@ impl Registry {
         );
         if let Some(ca) = tls.client_ca {
             let _ = write!(yml, "    clientcas:\n      - {}\n", ca.display());
+        }
+        if let Some(file) = htpasswd {
+            let _ = write!(
+                yml,
+                "auth:\n  htpasswd:\n    realm: certsd-e2e\n    path: {}\n",
+                file.display()
+            );
         }
         let config = dir.join("config.yml");
         fs::write(&config, yml).expect("registry config");
@@ -115,6 +149,18 @@ pub fn skopeo_cert_dir(dir: &Path, ca: &Path, client: Option<(&Path, &Path)>) ->
 /// Pushes `oci:LAYOUT:TAG` to `docker://DEST` (run inside the namespace so
 /// the registry's alias name resolves).
 pub fn push(ns: &Namespace, layout: &Path, tag: &str, dest: &str, cert_dir: &Path) {
+    push_as(ns, layout, tag, dest, cert_dir, None);
+}
+
+/// [`push`], logged in as `user:password` when given.
+pub fn push_as(
+    ns: &Namespace,
+    layout: &Path,
+    tag: &str,
+    dest: &str,
+    cert_dir: &Path,
+    creds: Option<&str>,
+) {
     // As root, skopeo keeps a blob-info cache in /var/lib/containers/cache.
     // containers/image takes the "rootless" UID from _CONTAINERS_ROOTLESS_UID
     // and then puts the cache under XDG_DATA_HOME: keep it in the temp dir.
@@ -125,7 +171,11 @@ pub fn push(ns: &Namespace, layout: &Path, tag: &str, dest: &str, cert_dir: &Pat
         .env("XDG_CONFIG_HOME", home.join("config"))
         .env("XDG_RUNTIME_DIR", home.join("run"))
         .env("HOME", &home);
-    cmd.args(["--insecure-policy", "copy", "--dest-cert-dir"])
+    cmd.args(["--insecure-policy", "copy"]);
+    if let Some(creds) = creds {
+        cmd.args(["--dest-creds", creds]);
+    }
+    cmd.arg("--dest-cert-dir")
         .arg(cert_dir)
         .arg(format!("oci:{}:{tag}", layout.display()))
         .arg(format!("docker://{dest}"));

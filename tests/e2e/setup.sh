@@ -20,7 +20,9 @@ export DEBIAN_FRONTEND=noninteractive
 
 # 1. Debian 12 packages. Name only the missing ones: naming an installed
 #    package makes apt-get upgrade it.
-wanted=(containerd runc docker-registry skopeo openssl util-linux iproute2 dpkg ca-certificates strace)
+# apache2-utils: htpasswd -B, the bcrypt password file of the basic-auth registry.
+# strace: fault injection for the crash sweeps (tests/crash.rs).
+wanted=(containerd runc docker-registry skopeo openssl util-linux iproute2 dpkg ca-certificates strace apache2-utils)
 missing=()
 for p in "${wanted[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -159,6 +159,7 @@ impl FieldsRead {
             skip_verify: self.skip_verify == Some(true),
             headers: self.headers.clone(),
             override_path: self.override_path == Some(true),
+            dial_timeout: self.dial_timeout.clone(),
         }
     }
 }
