@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 
 use anyhow::Result;
 
-use super::plan::{FileChange, Notice, Plan};
+use super::plan::{FileChange, Notice, Plan, Signer};
 use crate::node::{Node, NodePath};
 
 /// The marker's file name in each host directory certsd owns.
@@ -46,6 +46,17 @@ pub fn mark(node: &Node, certs_dir: &NodePath, plan: &mut Plan) -> Result<()> {
                 .entry(dir.as_str().to_string())
                 .or_default()
                 .push(name);
+        }
+    }
+    // A CA certsd will make is copied in by `apply` after planning: list it now.
+    for order in &plan.orders {
+        if let Signer::New { trust_copy, .. } = &order.signer
+            && let Some(dir) = trust_copy.parent()
+        {
+            let names = copied.entry(dir.as_str().to_string()).or_default();
+            if !names.contains(&trust_copy.file_name()) {
+                names.push(trust_copy.file_name());
+            }
         }
     }
     for (dir, created, after) in hosts {
