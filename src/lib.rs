@@ -38,6 +38,7 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<Code> {
                 settings: &settings,
                 registries: &registries,
                 origin: &origin,
+                migrate: args.trust.migrate(&origin),
             };
             commands::trust::plan(&run, args.detailed_exitcode)
         }
@@ -48,6 +49,7 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<Code> {
                 settings: &settings,
                 registries: &registries,
                 origin: &origin,
+                migrate: args.trust.migrate(&origin),
             };
             commands::trust::apply(&run)
         }

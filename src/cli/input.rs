@@ -4,8 +4,8 @@
 use super::cert::{CertCommand, IssueArgs};
 use super::{GlobalArgs, OutputFormat, TrustArgs};
 use crate::settings::{
-    CertJob, CsrJob, Field, GlobalInput, IssueInput, IssueSettingsInput, Output, RegistryInput,
-    SignJob,
+    CertJob, CsrJob, Field, GlobalInput, IssueInput, IssueSettingsInput, MigrateOptions, Origin,
+    Output, RegistryInput, SignJob,
 };
 
 /// The flag that sets `field`, for messages.
@@ -32,6 +32,8 @@ pub fn flag_name(field: Field) -> &'static str {
         Field::RenewBefore => "--renew-before",
         Field::Renew => "--renew",
         Field::ReplaceTrust => "--replace-trust",
+        Field::Migrate => "--migrate",
+        Field::AuthToHeader => "--auth-to-header",
         Field::Out => "--out",
         Field::Days => "--days",
         Field::KeyType => "--key-type",
@@ -88,6 +90,16 @@ impl TrustArgs {
             issue,
             replace_trust: self.replace_trust,
         }]
+    }
+}
+
+impl TrustArgs {
+    /// `--migrate` and its options; `None` without `--migrate`.
+    pub fn migrate(&self, origin: &Origin) -> Option<MigrateOptions> {
+        self.migrate.then(|| MigrateOptions {
+            auth_to_header: self.auth_to_header,
+            origin: origin.clone(),
+        })
     }
 }
 

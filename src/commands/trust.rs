@@ -6,11 +6,11 @@ use anyhow::Result;
 
 use crate::core::issuance;
 use crate::core::plan::Plan;
-use crate::core::planner;
+use crate::core::{migrate, planner};
 use crate::exit_codes::{Code, is_broken_pipe};
 use crate::node::Node;
 use crate::render::report;
-use crate::settings::{Origin, Output, RegistryInput, RegistryRequest, Settings};
+use crate::settings::{MigrateOptions, Origin, Output, RegistryInput, RegistryRequest, Settings};
 use crate::writer;
 
 /// What `plan`/`apply` were asked to do.
@@ -18,6 +18,8 @@ pub struct TrustRun<'a> {
     pub settings: &'a Settings,
     pub registries: &'a [RegistryInput],
     pub origin: &'a Origin,
+    /// `--migrate`: move the legacy registry tables first.
+    pub migrate: Option<MigrateOptions>,
 }
 
 impl TrustRun<'_> {
@@ -34,7 +36,11 @@ impl TrustRun<'_> {
             self.settings.config.clone(),
             target,
         )?;
-        let plan = planner::plan(&node, self.settings.certs_dir.as_ref(), &requests)?;
+        let certs_dir = self.settings.certs_dir.as_ref();
+        let plan = match &self.migrate {
+            Some(options) => migrate::plan(&node, certs_dir, options, &requests)?,
+            None => planner::plan(&node, certs_dir, &requests)?,
+        };
         Ok((node, plan))
     }
 }

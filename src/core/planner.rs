@@ -11,7 +11,7 @@ use super::issuance;
 use super::plan::{FileChange, Notice, Plan};
 use crate::formats::containerd_config::{ContainerdConfig, Effective};
 use crate::formats::hosts_toml::{ClientPaths, Endpoint, EndpointTrust, HostsFile, HostsSpec};
-use crate::node::{Node, NodePath};
+use crate::node::{Existing, Node, NodePath};
 use crate::settings::{DEFAULT_CERTS_DIR, Field, ISSUED_CA_NAME, InputFile, RegistryRequest};
 use crate::version::{self, ContainerdVersion};
 
@@ -23,19 +23,10 @@ pub fn plan(
     requests: &[RegistryRequest],
 ) -> Result<Plan> {
     let mut plan = Plan::default();
-    let (path, config) = (node.config_path(), node.config());
-    // Without a known containerd, the file's own version is taken as right.
-    if let Some(target) = node.target()
-        && let Some(warning) =
-            version::check_fit(config.version(), target).with_context(|| path.to_string())?
-    {
-        plan.warn(Notice::warning("config-version-migrated", warning).at(path));
-    }
-    let target = node.target().map(|t| t.version);
-    let effective = config.effective(target)?;
-    note_effective(path, &effective, &mut plan);
+    let path = node.config_path();
+    let effective = judge(node, &mut plan)?;
     refuse_conflicts(path, &effective)?;
-    warn_imports(path, config, &mut plan);
+    let target = node.target().map(|t| t.version);
     let certs_dir = hosts_dir(path, &effective, certs_dir, target, &mut plan)?;
     plan.files.push(config_change(node, &effective, &certs_dir));
     for request in requests {
@@ -45,6 +36,23 @@ pub fn plan(
         host_changes(node, &certs_dir, request, &mut plan)?;
     }
     Ok(plan)
+}
+
+/// config.toml as the target containerd reads it, with the warnings every
+/// run gives (a version that containerd migrates, tables it ignores, imports).
+pub(super) fn judge<'a>(node: &'a Node, plan: &mut Plan) -> Result<Effective<'a>> {
+    let (path, config) = (node.config_path(), node.config());
+    // Without a known containerd, the file's own version is taken as right.
+    if let Some(target) = node.target()
+        && let Some(warning) =
+            version::check_fit(config.version(), target).with_context(|| path.to_string())?
+    {
+        plan.warn(Notice::warning("config-version-migrated", warning).at(path));
+    }
+    let effective = config.effective(node.target().map(|t| t.version))?;
+    note_effective(path, &effective, plan);
+    warn_imports(path, config, plan);
+    Ok(effective)
 }
 
 /// Says how the file was judged when that is not plain: read as 2.x reads
@@ -125,7 +133,7 @@ fn listing<'a>(entries: impl Iterator<Item = (&'a String, &'a String)>) -> Strin
 }
 
 /// The one hosts directory: the one named, else the config's single `config_path`, else the default.
-fn hosts_dir(
+pub(super) fn hosts_dir(
     path: &NodePath,
     effective: &Effective<'_>,
     named: Option<&NodePath>,
@@ -197,6 +205,11 @@ fn config_change(node: &Node, effective: &Effective<'_>, dir: &NodePath) -> File
         .config()
         .with_config_path_in(effective, dir.as_str())
         .into_bytes();
+    config_file_change(node, after)
+}
+
+/// config.toml with new bytes: backed up, and containerd must restart.
+pub(super) fn config_file_change(node: &Node, after: Vec<u8>) -> FileChange {
     FileChange {
         backup: true,
         needs_restart: true,
@@ -210,7 +223,7 @@ fn config_change(node: &Node, effective: &Effective<'_>, dir: &NodePath) -> File
 }
 
 /// hosts.toml plus copies of the CA and client files for one host.
-fn host_changes(
+pub(super) fn host_changes(
     node: &Node,
     certs_dir: &NodePath,
     request: &RegistryRequest,
@@ -313,13 +326,26 @@ fn hosts_toml_change(
         }
     }
     check_anchors(&path, dir, &file, request, spec, plan)?;
-    plan.files.push(FileChange::write(
-        path,
-        existing,
-        file.render(spec).into_bytes(),
-        0o644,
-    ));
+    plan.files
+        .push(hosts_toml_write(path, existing, &file, spec, false));
     Ok(())
+}
+
+/// `file` rendered as `spec` says, as the change to `path`. A `secret` file
+/// (it holds a credential header) gets mode 0600 and is never shown.
+pub(super) fn hosts_toml_write(
+    path: NodePath,
+    existing: Option<Existing>,
+    file: &HostsFile,
+    spec: &HostsSpec,
+    secret: bool,
+) -> FileChange {
+    let after = file.render(spec).into_bytes();
+    if secret {
+        FileChange::exact(path, existing, after, 0o600, true)
+    } else {
+        FileChange::write(path, existing, after, 0o644)
+    }
 }
 
 /// Refuses to replace or drop a `ca`, `client` or `skip_verify` that certsd

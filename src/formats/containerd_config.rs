@@ -110,6 +110,20 @@ pub struct RegistryRead {
     pub auths: Vec<LegacyAuthEntry>,
 }
 
+impl RegistryRead {
+    /// A table the file does not have: nothing in it.
+    pub fn empty(table: RegistryTable) -> RegistryRead {
+        RegistryRead {
+            table,
+            location: String::new(),
+            config_path: None,
+            mirrors: Vec::new(),
+            configs: Vec::new(),
+            auths: Vec::new(),
+        }
+    }
+}
+
 /// A parsed containerd config.toml, ready to have `config_path` set.
 #[derive(Debug, Clone)]
 pub struct ContainerdConfig {

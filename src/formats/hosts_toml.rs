@@ -75,6 +75,7 @@ pub struct Endpoint {
 /// The whole desired content of the fields certsd manages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostsSpec {
+    /// Empty for `_default`, which has no server of its own.
     pub server: String,
     pub server_trust: EndpointTrust,
     /// Never empty: containerd 1.6 drops a file without a host table.
@@ -133,7 +134,12 @@ impl HostsFile {
     pub fn render(&self, spec: &HostsSpec) -> String {
         let mut doc = self.doc.clone();
         let root = doc.as_table_mut();
-        set_if_changed(root, "server", Value::from(spec.server.as_str()));
+        // No server (`_default`): containerd uses the image's own registry.
+        if spec.server.is_empty() {
+            root.remove("server");
+        } else {
+            set_if_changed(root, "server", Value::from(spec.server.as_str()));
+        }
         let keep_top = spec.keep_capabilities && !self.original.is_empty();
         apply_trust(root, &spec.server_trust, keep_top);
         set_endpoints(root, &spec.endpoints, spec.keep_capabilities);
@@ -356,7 +362,7 @@ fn client_value(cert: &str, key: &str) -> Value {
 }
 
 mod anchors;
-mod read;
+pub mod read;
 
 pub use read::HostsRead;
 

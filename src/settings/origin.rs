@@ -28,6 +28,8 @@ pub enum Field {
     RenewBefore,
     Renew,
     ReplaceTrust,
+    Migrate,
+    AuthToHeader,
     Out,
     Days,
     KeyType,

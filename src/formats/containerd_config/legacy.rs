@@ -17,6 +17,11 @@ use crate::formats::toml_util;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a credential.
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
     /// The credential itself, for the one place that writes it to a file.
     pub fn expose(&self) -> &str {
         &self.0
@@ -237,22 +242,15 @@ fn move_comments(doc: &mut DocumentMut, gone: &[Gone]) {
             };
             format!("{}{rest}", g.kept.as_deref().unwrap_or(""))
         };
-        match &next {
-            Some(path) => {
-                if let Some(table) = table_at(doc, path) {
-                    let prefix = table
-                        .decor()
-                        .prefix()
-                        .and_then(|p| p.as_str())
-                        .unwrap_or("");
-                    let new = edit(prefix);
-                    table.decor_mut().set_prefix(new);
-                }
+        if let Some(path) = &next {
+            if let Some(table) = table_at(doc, path) {
+                let prefix = table.decor().prefix().and_then(|p| p.as_str());
+                let new = edit(prefix.unwrap_or(""));
+                table.decor_mut().set_prefix(new);
             }
-            None => {
-                let new = edit(doc.trailing().as_str().unwrap_or(""));
-                doc.set_trailing(new);
-            }
+        } else {
+            let new = edit(doc.trailing().as_str().unwrap_or(""));
+            doc.set_trailing(new);
         }
         done.push(next);
     }
