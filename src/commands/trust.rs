@@ -39,7 +39,7 @@ impl TrustRun<'_> {
         let certs_dir = self.settings.certs_dir.as_ref();
         let plan = match &self.migrate {
             Some(options) => migrate::plan(&node, certs_dir, options, &requests)?,
-            None => planner::plan(&node, certs_dir, &requests)?,
+            None => planner::plan(&node, certs_dir, &requests, self.origin)?,
         };
         Ok((node, plan))
     }

@@ -84,13 +84,15 @@ pub fn plan(
     };
     let empty = RegistryRead::empty(effective.table);
     let read = effective.read.unwrap_or(&empty);
-    let (hosts, removal) = migrate(read, &effective, options, &mut ctx)?;
+    let known = node.target().is_some();
+    let (hosts, removal) = migrate(read, &effective, known, options, &mut ctx)?;
     plan.files.push(config_change(
         node, &effective, &dir, &removal, read, &mut ctx,
     ));
     for host in &hosts {
         plan.files.push(host_change(node, &dir, host, &mut ctx)?);
     }
+    warn_missing(node, &hosts, &mut ctx)?;
     for request in extra {
         if hosts.iter().any(|h| h.dir == request.host.as_str()) {
             bail!(
@@ -114,6 +116,7 @@ pub fn plan(
 fn migrate(
     read: &RegistryRead,
     effective: &Effective<'_>,
+    node_known: bool,
     options: &MigrateOptions,
     ctx: &mut Ctx<'_>,
 ) -> Result<(Vec<MigratedHost>, Removal)> {
@@ -123,7 +126,7 @@ fn migrate(
         collect::assign(&mut spaces, &sources, i, ctx)?;
     }
     for i in 0..sources.len() {
-        explain(&spaces, &sources, i, effective.two_x, ctx);
+        explain(&spaces, &sources, i, trust_gain(effective, node_known), ctx);
     }
     Ok((
         spaces.into_iter().map(|n| n.into_host(&sources)).collect(),
@@ -162,16 +165,10 @@ fn sources(
         }
         if c.has_auth {
             let what = format!("registry.configs.{:?}.auth", c.host);
-            if let Some(header) = header(c.auth.as_ref(), &what, c.line, options, ctx) {
+            let line = c.auth_line;
+            if let Some(header) = header(c.auth.as_ref(), &what, line, options, ctx) {
                 removal.auth_hosts.push(c.host.clone());
-                out.push(entry(
-                    &c.host,
-                    what,
-                    c.line,
-                    Gift::Header(header),
-                    false,
-                    ctx,
-                ));
+                out.push(entry(&c.host, what, line, Gift::Header(header), false, ctx));
             }
         }
     }
@@ -241,7 +238,27 @@ fn header(
 
 /// The move line of source `i`, and its warnings: a guessed match, and
 /// trust that a 2.x node gains (it ignores `configs.*.tls`).
-fn explain(spaces: &[Namespace], sources: &[Source], i: usize, two_x: bool, ctx: &mut Ctx<'_>) {
+/// When moving `configs.*.tls` adds trust: on 2.x always, with an unknown
+/// containerd perhaps (the words say which).
+fn trust_gain(effective: &Effective<'_>, known: bool) -> Option<&'static str> {
+    match (effective.two_x, known) {
+        (true, true) => {
+            Some("containerd 2.x ignores configs.*.tls, so this node does not use it today")
+        }
+        (_, false) => Some(
+            "if this node runs containerd 2.x, it ignores configs.*.tls and does not use it today",
+        ),
+        (false, true) => None,
+    }
+}
+
+fn explain(
+    spaces: &[Namespace],
+    sources: &[Source],
+    i: usize,
+    gain: Option<&str>,
+    ctx: &mut Ctx<'_>,
+) {
     let source = &sources[i];
     let landed: Vec<String> = spaces
         .iter()
@@ -286,13 +303,13 @@ fn explain(spaces: &[Namespace], sources: &[Source], i: usize, two_x: bool, ctx:
             ),
         );
     }
-    if two_x && matches!(source.gift, Gift::Tls(_)) && !landed.is_empty() {
+    let is_tls = matches!(source.gift, Gift::Tls(_));
+    if let Some(gain) = gain.filter(|_| is_tls && !landed.is_empty()) {
         ctx.warn(
             "migrate-adds-trust",
             source.line,
             format!(
-                "{}: {}: containerd 2.x ignores configs.*.tls, so this node does not use it today; \
-             in hosts.toml it takes effect ({gives})",
+                "{}: {}: {gain}; in hosts.toml it takes effect ({gives}), trust the node gains",
                 source.at, source.what
             ),
         );
@@ -353,6 +370,37 @@ fn credentials_in_odd_places(node: &Node, read: &RegistryRead) -> bool {
         .any(|l| secrets.iter().any(|s| l.contains(s)) && !plain(l))
 }
 
+/// A `ca` or `client` file that is not on the node: containerd 1.x failed
+/// pulls over it too, and hosts.toml will; said once per file.
+fn warn_missing(node: &Node, hosts: &[MigratedHost], ctx: &mut Ctx<'_>) -> Result<()> {
+    let mut files: Vec<&String> = hosts.iter().flat_map(|h| &h.files).collect();
+    files.sort();
+    files.dedup();
+    for name in files {
+        let present = match NodePath::parse("ca", Path::new(name), "/etc/ssl/ca.pem") {
+            Ok(path) => node.file(&path)?.is_some(),
+            Err(_) => false,
+        };
+        if !present {
+            let users: Vec<&str> = hosts
+                .iter()
+                .filter(|h| h.files.contains(name))
+                .map(|h| h.dir.as_str())
+                .collect();
+            ctx.warn(
+                "migrate-file-missing",
+                0,
+                format!(
+                    "{name} is not on the node: containerd fails pulls from {} (`unable to read \
+                     CA cert`) until it is there",
+                    users.join(", ")
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
 /// One migrated hosts.toml, merged with the file already there.
 fn host_change(
     node: &Node,
@@ -369,20 +417,6 @@ fn host_change(
             0,
             format!("{path}: merged with the hosts.toml already there"),
         );
-    }
-    for name in &host.files {
-        let missing = NodePath::parse("ca", Path::new(name), "/etc/ssl/ca.pem")
-            .ok()
-            .map(|p| node.file(&p))
-            .transpose()?
-            .flatten()
-            .is_none();
-        if missing {
-            ctx.warn("migrate-file-missing", 0, format!(
-                "{path} names {name}, which is not on the node: containerd fails pulls through it \
-                 (`unable to read CA cert`) until the file is there"
-            ));
-        }
     }
     let secret = host.secret
         || spec

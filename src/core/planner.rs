@@ -12,7 +12,9 @@ use super::plan::{FileChange, Notice, Plan};
 use crate::formats::containerd_config::{ContainerdConfig, Effective};
 use crate::formats::hosts_toml::{ClientPaths, Endpoint, EndpointTrust, HostsFile, HostsSpec};
 use crate::node::{Existing, Node, NodePath};
-use crate::settings::{DEFAULT_CERTS_DIR, Field, ISSUED_CA_NAME, InputFile, RegistryRequest};
+use crate::settings::{
+    DEFAULT_CERTS_DIR, Field, ISSUED_CA_NAME, InputFile, Origin, RegistryRequest,
+};
 use crate::version::{self, ContainerdVersion};
 
 /// Computes every file change for one run. `certs_dir` is the hosts
@@ -21,11 +23,12 @@ pub fn plan(
     node: &Node,
     certs_dir: Option<&NodePath>,
     requests: &[RegistryRequest],
+    origin: &Origin,
 ) -> Result<Plan> {
     let mut plan = Plan::default();
     let path = node.config_path();
     let effective = judge(node, &mut plan)?;
-    refuse_conflicts(path, &effective)?;
+    refuse_conflicts(path, &effective, &origin.name(Field::Migrate))?;
     let target = node.target().map(|t| t.version);
     let certs_dir = hosts_dir(path, &effective, certs_dir, target, &mut plan)?;
     plan.files.push(config_change(node, &effective, &certs_dir));
@@ -96,16 +99,16 @@ fn warn_imports(path: &NodePath, config: &ContainerdConfig, plan: &mut Plan) {
 }
 
 /// Every table that breaks the CRI plugin once `config_path` is set, in one error.
-fn refuse_conflicts(path: &NodePath, effective: &Effective<'_>) -> Result<()> {
+fn refuse_conflicts(path: &NodePath, effective: &Effective<'_>, migrate: &str) -> Result<()> {
     let mut found = Vec::new();
     let mirrors = effective.mirrors();
     if !mirrors.is_empty() {
         let list = listing(mirrors.iter().map(|m| (&m.table, &m.location)));
         found.push(format!(
             "legacy registry mirrors are set, and containerd's CRI plugin fails to load when \
-             `mirrors` and `config_path` are both set:\n{list}\nMove each mirror into \
-             certs.d/<host>/hosts.toml (certsd apply --host HOST --mirror URL) and delete these \
-             tables, then run certsd again."
+             `mirrors` and `config_path` are both set:\n{list}\nRun certsd with {migrate} to \
+             move them into certs.d/<host>/hosts.toml and delete these tables (plan shows each \
+             move first)."
         ));
     }
     let tls = effective.tls_configs();
@@ -113,9 +116,8 @@ fn refuse_conflicts(path: &NodePath, effective: &Effective<'_>) -> Result<()> {
         let list = listing(tls.iter().map(|c| (&c.table, &c.location)));
         found.push(format!(
             "containerd 1.x refuses `configs.<host>.tls` together with `config_path` \
-             (the CRI plugin fails to load):\n{list}\nMove the TLS settings into hosts.toml \
-             (certsd apply --host HOST --ca FILE / --client-cert / --skip-verify) and delete \
-             these tables."
+             (the CRI plugin fails to load):\n{list}\n{migrate} moves the TLS \
+             settings into hosts.toml and deletes these tables."
         ));
     }
     if found.is_empty() {

@@ -45,6 +45,8 @@ pub struct LegacyConfig {
     pub has_auth: bool,
     /// What that `auth` table holds (secrets redacted in `Debug`).
     pub auth: Option<LegacyAuth>,
+    /// The line of the `auth` key (0 without one).
+    pub auth_line: usize,
     /// The dotted name of the `tls` table (or of the entry without one).
     pub table: String,
     /// `file:line:col` of the `tls` key (or of the entry's key).
@@ -501,6 +503,8 @@ fn config_entries(
                 .get("auth")
                 .and_then(Item::as_table_like)
                 .map(legacy::auth_values),
+            // No `auth` key: no span, line 0.
+            auth_line: place.at(entry, "auth").1,
             table,
             location,
             line,
