@@ -260,14 +260,7 @@ fn explain(
     ctx: &mut Ctx<'_>,
 ) {
     let source = &sources[i];
-    let landed: Vec<String> = spaces
-        .iter()
-        .filter_map(|n| {
-            let places = n.places(i);
-            (!places.is_empty())
-                .then(|| format!("{}/{}/hosts.toml ({})", ctx.certs, n.dir, places.join(", ")))
-        })
-        .collect();
+    let landed = landed_in(spaces, i, false, &ctx.certs);
     let gives = match &source.gift {
         Gift::Tls(tls) => tls.keys(),
         Gift::Header(_) => "Authorization header".to_string(),
@@ -296,10 +289,10 @@ fn explain(
             "migrate-guess",
             source.line,
             format!(
-                "{}: {}: matched to {} by a guess: {why}; check that this is what you meant",
+                "{}: {}: put on {} by a guess: {why}; check that this is what you meant",
                 source.at,
                 source.what,
-                landed.join(", ")
+                landed_in(spaces, i, true, &ctx.certs).join(", ")
             ),
         );
     }
@@ -314,6 +307,18 @@ fn explain(
             ),
         );
     }
+}
+
+/// `certs.d/DIR/hosts.toml (top level, [host."URL"])` for each file source `i` landed in.
+fn landed_in(spaces: &[Namespace], i: usize, guesses: bool, certs: &str) -> Vec<String> {
+    spaces
+        .iter()
+        .filter_map(|n| {
+            let places = n.places(i, guesses);
+            (!places.is_empty())
+                .then(|| format!("{certs}/{}/hosts.toml ({})", n.dir, places.join(", ")))
+        })
+        .collect()
 }
 
 /// config.toml without the legacy tables, with `config_path`.

@@ -45,6 +45,8 @@ pub(super) struct Namespace {
     pub dir: String,
     /// `tables[0]` is the top level; the rest are the `[host]` tables.
     tables: Vec<Table>,
+    /// Made for a `configs`/`auths` host, not for a mirror.
+    own: bool,
 }
 
 /// A hosts.toml to write, with where its settings came from.
@@ -160,6 +162,7 @@ pub(super) fn mirrors(read: &RegistryRead, ctx: &mut Ctx<'_>) -> Result<Vec<Name
             ns: m.namespace.clone(),
             dir,
             tables,
+            own: false,
         });
     }
     Ok(out)
@@ -205,6 +208,7 @@ pub(super) fn assign(
                 ns: source.key.authority.clone(),
                 dir,
                 tables,
+                own: true,
             });
         }
     }
@@ -216,8 +220,12 @@ pub(super) fn assign(
             }
         }
     }
-    let sure = found.iter().any(|f| f.2 >= Match::UrlKey);
-    found.retain(|f| (f.2 >= Match::UrlKey) == sure);
+    // Guesses go to the mirrors' tables only when no mirror table matches
+    // surely; a host's own file always matches surely.
+    let sure = found
+        .iter()
+        .any(|f| f.2 >= Match::UrlKey && !spaces[f.0].own);
+    found.retain(|f| f.2 >= Match::UrlKey || (!sure && !spaces[f.0].own));
     for (n, t, rank) in found {
         let table = &mut spaces[n].tables[t];
         if is_tls && table.scheme == "http" {
@@ -351,12 +359,18 @@ impl Namespace {
         }
     }
 
-    /// Where source `i` landed in this file: `(top level, [host."URL"])`.
-    pub(super) fn places(&self, i: usize) -> Vec<String> {
+    /// Where source `i` landed in this file: `top level`, `[host."URL"]`;
+    /// with `guesses`, only where the match was a guess.
+    pub(super) fn places(&self, i: usize, guesses: bool) -> Vec<String> {
         self.tables
             .iter()
             .enumerate()
-            .filter(|(_, t)| [t.tls, t.header].iter().flatten().any(|(j, _)| *j == i))
+            .filter(|(_, t)| {
+                [t.tls, t.header]
+                    .iter()
+                    .flatten()
+                    .any(|(j, rank)| *j == i && (!guesses || *rank < Match::Exact))
+            })
             .map(|(n, t)| {
                 if n == 0 {
                     "top level".to_string()
@@ -367,7 +381,7 @@ impl Namespace {
             .collect()
     }
 
-    /// The guesses among source `i`'s places.
+    /// The least sure match of source `i` here, when it was a guess.
     pub(super) fn guessed(&self, i: usize) -> Option<Match> {
         self.tables
             .iter()

@@ -157,7 +157,10 @@ impl ContainerdConfig {
 struct Gone {
     first: isize,
     last: isize,
+    /// Comments above it that were not its own (they move on).
     kept: Option<String>,
+    /// Its prefix without its own comments, for a header put in its place.
+    lead: String,
 }
 
 /// Removes `key`, noting where its `[header]` tables were.
@@ -175,7 +178,8 @@ fn take(table: &mut dyn TableLike, key: &str, gone: &mut Vec<Gone>) {
     gone.push(Gone {
         first: first.0,
         last,
-        kept: before_own_block(&first.1),
+        kept: Some(before_own_block(&first.1)).filter(|k| k.contains('#')),
+        lead: before_own_block(&first.1) + last_line(&first.1),
     });
 }
 
@@ -214,9 +218,8 @@ fn header_in_place(doc: &mut DocumentMut, path: &[&str], gone: &mut [Gone]) {
         return;
     }
     registry.set_position(Some(first.first));
-    if let Some(kept) = first.kept.take() {
-        registry.decor_mut().set_prefix(kept);
-    }
+    first.kept = None;
+    registry.decor_mut().set_prefix(first.lead.clone());
 }
 
 /// Comments after a removed table's last key (set off from the next header
@@ -264,9 +267,8 @@ fn table_at<'a>(doc: &'a mut DocumentMut, path: &[String]) -> Option<&'a mut tom
     Some(table)
 }
 
-/// The part of a header's prefix above the comment block that touches it,
-/// when it holds a comment (blank lines alone are not worth keeping).
-fn before_own_block(prefix: &str) -> Option<String> {
+/// The whole lines of a header's prefix above the comment block that touches it.
+fn before_own_block(prefix: &str) -> String {
     let lines: Vec<&str> = prefix.split_inclusive('\n').collect();
     let own = lines
         .iter()
@@ -275,8 +277,12 @@ fn before_own_block(prefix: &str) -> Option<String> {
         .take_while(|l| l.trim_start().starts_with('#'))
         .count();
     let complete = lines.iter().filter(|l| l.ends_with('\n')).count();
-    let kept = lines[..complete - own].concat();
-    kept.contains('#').then_some(kept)
+    lines[..complete - own].concat()
+}
+
+/// The unfinished last line of a prefix (a header's indentation).
+fn last_line(prefix: &str) -> &str {
+    prefix.rsplit('\n').next().unwrap_or("")
 }
 
 /// Every `[header]` table with its position and key path.
