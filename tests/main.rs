@@ -10,6 +10,7 @@ mod e2e;
 mod golden;
 mod issuance;
 mod layers;
+mod migrate;
 mod readme;
 mod safety;
 mod support;
