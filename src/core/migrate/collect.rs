@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 use super::Ctx;
 use super::source::{Gift, Source, TlsTrust};
 use super::url::{self, Match};
-use crate::formats::containerd_config::RegistryRead;
+use crate::formats::containerd_config::{LegacyMirror, RegistryRead};
 use crate::formats::hosts_toml::{Capability, Endpoint, EndpointTrust, HostsSpec};
 
 /// One table of a migrated hosts.toml: the top level (the server) or a `[host]`.
@@ -103,39 +103,7 @@ pub(super) fn mirrors(read: &RegistryRead, ctx: &mut Ctx<'_>) -> Result<Vec<Name
         };
         let server = server_for(&m.namespace, "https");
         let mut tables = vec![server.as_ref().map_or_else(empty_top, Table::new)];
-        for (i, raw) in m.endpoints.iter().enumerate() {
-            let parsed = url::endpoint(raw).map_err(|why| {
-                let shown = if raw.contains('@') {
-                    "(not shown)".to_string()
-                } else {
-                    format!("{raw:?}")
-                };
-                anyhow::anyhow!(
-                    "{}: {what}: endpoint {} {shown}: {why}; fix it in config.toml and run again. \
-                     Nothing was written.",
-                    m.location,
-                    i + 1
-                )
-            })?;
-            if parsed.assumed_https {
-                ctx.warn("migrate-guess", m.line, format!(
-                    "{}: {what}: endpoint {raw:?} has no scheme; taken as {} (containerd 1.x could not use it as written)",
-                    ctx.at(m.line), parsed.url
-                ));
-            }
-            if tables[1..].iter().any(|t| t.url == parsed.url) {
-                ctx.warn(
-                    "migrate-duplicate",
-                    m.line,
-                    format!(
-                        "{}: {what}: endpoint {raw:?} is listed twice; kept once",
-                        ctx.at(m.line)
-                    ),
-                );
-                continue;
-            }
-            tables.push(Table::new(&parsed));
-        }
+        tables.extend(endpoint_tables(m, &what, ctx)?);
         let count = tables.len() - 1;
         if count == 0 {
             let Some(s) = &server else {
@@ -166,6 +134,45 @@ pub(super) fn mirrors(read: &RegistryRead, ctx: &mut Ctx<'_>) -> Result<Vec<Name
         });
     }
     Ok(out)
+}
+
+/// A mirror's endpoints as `[host]` tables, in order, each once.
+fn endpoint_tables(m: &LegacyMirror, what: &str, ctx: &mut Ctx<'_>) -> Result<Vec<Table>> {
+    let mut tables: Vec<Table> = Vec::new();
+    for (i, raw) in m.endpoints.iter().enumerate() {
+        let parsed = url::endpoint(raw).map_err(|why| {
+            let shown = if raw.contains('@') {
+                "(not shown)".to_string()
+            } else {
+                format!("{raw:?}")
+            };
+            anyhow::anyhow!(
+                "{}: {what}: endpoint {} {shown}: {why}; fix it in config.toml and run again. \
+                 Nothing was written.",
+                m.location,
+                i + 1
+            )
+        })?;
+        if parsed.assumed_https {
+            ctx.warn("migrate-guess", m.line, format!(
+                "{}: {what}: endpoint {raw:?} has no scheme; taken as {} (containerd 1.x could not use it as written)",
+                ctx.at(m.line), parsed.url
+            ));
+        }
+        if tables.iter().any(|t| t.url == parsed.url) {
+            ctx.warn(
+                "migrate-duplicate",
+                m.line,
+                format!(
+                    "{}: {what}: endpoint {raw:?} is listed twice; kept once",
+                    ctx.at(m.line)
+                ),
+            );
+            continue;
+        }
+        tables.push(Table::new(&parsed));
+    }
+    Ok(tables)
 }
 
 /// The `_default` top level: no server (containerd uses the image's own registry).
@@ -303,60 +310,29 @@ fn give(
 impl Namespace {
     /// The spec for hosts.toml, and the move lines and guesses of its sources.
     pub(super) fn into_host(self, sources: &[Source]) -> MigratedHost {
-        let mut files = Vec::new();
-        let mut secret = false;
-        let mut origin = Vec::new();
-        let mut trust_of = |t: &Table, top: bool| {
-            let mut trust = EndpointTrust {
-                capabilities: vec![Capability::Pull, Capability::Resolve],
-                override_path: t.override_path && !top,
-                ..EndpointTrust::default()
-            };
-            for (i, _) in t.tls.iter().chain(t.header.iter()) {
-                let place = (!top).then(|| t.url.clone());
-                origin.push((place, format!("{} ({})", sources[*i].what, sources[*i].at)));
-                match &sources[*i].gift {
-                    Gift::Tls(tls) => {
-                        put_tls(&mut trust, tls);
-                        files.extend(trust.ca.iter().cloned());
-                        files.extend(
-                            trust
-                                .client
-                                .iter()
-                                .flat_map(|c| [c.cert.clone(), c.key.clone()]),
-                        );
-                    }
-                    Gift::Header(value) => {
-                        secret = true;
-                        trust.headers =
-                            vec![("Authorization".into(), vec![value.expose().to_string()])];
-                    }
-                }
-            }
-            trust
-        };
-        let server_trust = trust_of(&self.tables[0], true);
-        let endpoints = self.tables[1..]
-            .iter()
-            .map(|t| Endpoint {
-                url: t.url.clone(),
-                trust: trust_of(t, false),
-            })
-            .collect();
-        files.sort();
-        files.dedup();
-        MigratedHost {
+        let mut host = MigratedHost {
+            dir: self.dir.clone(),
             spec: HostsSpec {
                 server: self.tables[0].url.clone(),
-                server_trust,
-                endpoints,
+                server_trust: EndpointTrust::default(),
+                endpoints: Vec::new(),
                 keep_capabilities: false,
             },
-            dir: self.dir,
-            secret,
-            sources: origin,
-            files,
+            secret: false,
+            sources: Vec::new(),
+            files: Vec::new(),
+        };
+        host.spec.server_trust = host.trust_of(&self.tables[0], true, sources);
+        for t in &self.tables[1..] {
+            let trust = host.trust_of(t, false, sources);
+            host.spec.endpoints.push(Endpoint {
+                url: t.url.clone(),
+                trust,
+            });
         }
+        host.files.sort();
+        host.files.dedup();
+        host
     }
 
     /// Where source `i` landed in this file: `top level`, `[host."URL"]`;
@@ -390,6 +366,41 @@ impl Namespace {
             .filter(|(j, rank)| *j == i && *rank < Match::Exact)
             .map(|(_, rank)| rank)
             .min()
+    }
+}
+
+impl MigratedHost {
+    /// The trust of one table from the sources that won it, noting where
+    /// they came from and the files they name.
+    fn trust_of(&mut self, t: &Table, top: bool, sources: &[Source]) -> EndpointTrust {
+        let mut trust = EndpointTrust {
+            capabilities: vec![Capability::Pull, Capability::Resolve],
+            override_path: t.override_path && !top,
+            ..EndpointTrust::default()
+        };
+        for (i, _) in t.tls.iter().chain(t.header.iter()) {
+            let source = &sources[*i];
+            let place = (!top).then(|| t.url.clone());
+            self.sources
+                .push((place, format!("{} ({})", source.what, source.at)));
+            match &source.gift {
+                Gift::Tls(tls) => {
+                    put_tls(&mut trust, tls);
+                    self.files.extend(tls.ca.iter().cloned());
+                    let pair = tls
+                        .client
+                        .iter()
+                        .flat_map(|c| [c.cert.clone(), c.key.clone()]);
+                    self.files.extend(pair);
+                }
+                Gift::Header(value) => {
+                    self.secret = true;
+                    trust.headers =
+                        vec![("Authorization".into(), vec![value.expose().to_string()])];
+                }
+            }
+        }
+        trust
     }
 }
 
