@@ -127,3 +127,87 @@ fn client(file: &FieldsRead) -> Result<Option<ClientPaths>, String> {
         _ => Err("its `client` is not one [cert, key] pair, which certsd cannot merge".into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn host(ca: &str) -> MigratedHost {
+        let trust = EndpointTrust {
+            ca: vec![ca.to_string()],
+            ..EndpointTrust::default()
+        };
+        MigratedHost {
+            dir: "docker.io".into(),
+            spec: HostsSpec {
+                server: "https://registry-1.docker.io".into(),
+                server_trust: EndpointTrust::default(),
+                endpoints: vec![Endpoint {
+                    url: "https://m.example".into(),
+                    trust,
+                }],
+                keep_capabilities: false,
+            },
+            secret: false,
+            sources: vec![(
+                Some("https://m.example".into()),
+                "registry.configs.\"m.example\".tls (config.toml:5)".into(),
+            )],
+            files: Vec::new(),
+        }
+    }
+
+    fn file(text: &str) -> HostsFile {
+        HostsFile::parse(Path::new("/h/hosts.toml"), text.as_bytes()).unwrap()
+    }
+
+    fn path() -> NodePath {
+        NodePath::fixed("/etc/containerd/certs.d/docker.io/hosts.toml")
+    }
+
+    #[test]
+    fn legacy_endpoints_first_then_the_files_own() {
+        let existing = file(
+            "[host.\"https://other.example\"]\n  skip_verify = true\n[host.\"https://m.example\"]\n  dial_timeout = \"3s\"\n",
+        );
+        let spec = merge(&existing, &host("/ca.pem"), &path()).unwrap();
+        let urls: Vec<&str> = spec.endpoints.iter().map(|e| e.url.as_str()).collect();
+        assert_eq!(urls, ["https://m.example", "https://other.example"]);
+        assert!(spec.endpoints[1].trust.skip_verify && spec.keep_capabilities);
+        assert_eq!(spec.endpoints[0].trust.ca, ["/ca.pem"]);
+    }
+
+    #[test]
+    fn a_conflict_names_both_and_hides_header_values() {
+        let existing = file("[host.\"https://m.example\"]\n  ca = \"/other.pem\"\n");
+        let err = merge(&existing, &host("/ca.pem"), &path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "/etc/containerd/certs.d/docker.io/hosts.toml [host.\"https://m.example\"]"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("registry.configs.\"m.example\".tls (config.toml:5)"),
+            "{err}"
+        );
+        let mut with_header = host("/ca.pem");
+        with_header.spec.endpoints[0].trust.headers =
+            vec![("Authorization".into(), vec!["Basic bWluZQ==".into()])];
+        let existing =
+            file("[host.\"https://m.example\".header]\n  Authorization = \"Basic dGhlaXJz\"\n");
+        let err = merge(&existing, &with_header, &path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !err.contains("bWluZQ") && !err.contains("dGhlaXJz"),
+            "{err}"
+        );
+        let existing = file("server = \"https://elsewhere.example\"\n");
+        assert!(merge(&existing, &host("/ca.pem"), &path()).is_err());
+    }
+}
