@@ -31,12 +31,13 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<Code> {
     let global = cli.global.input();
     match &cli.command {
         Command::Plan(args) => {
-            let run = commands::source::prepare(
+            let mut run = commands::source::prepare(
                 &global,
                 &origin,
                 args.trust.registries(),
                 &args.spec.input(),
             )?;
+            run.migrate = args.trust.migrate(&origin);
             commands::trust::plan(&run, args.detailed_exitcode)
         }
         Command::Apply(args) => {
@@ -44,12 +45,13 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<Code> {
                 no_validate: args.no_validate,
                 ..global
             };
-            let run = commands::source::prepare(
+            let mut run = commands::source::prepare(
                 &global,
                 &origin,
                 args.trust.registries(),
                 &args.spec.input(),
             )?;
+            run.migrate = args.trust.migrate(&origin);
             commands::trust::apply(&run)
         }
         Command::Cert(c) => commands::cert::run(&c.job(), global.output, global.write, &origin),

@@ -15,6 +15,7 @@ mod golden;
 mod hostile;
 mod issuance;
 mod layers;
+mod migrate;
 mod props;
 mod readme;
 mod safety;

@@ -5,8 +5,8 @@ use super::cert::{CertCommand, IssueArgs};
 use super::{DoctorArgs, GlobalArgs, OutputFormat, SpecArgs, SpecFormat, TrustArgs};
 use crate::formats::spec::Format;
 use crate::settings::{
-    CertJob, CsrJob, DoctorInput, Field, GlobalInput, IssueInput, IssueSettingsInput, Output,
-    RegistryInput, SignJob, SourceInput, WriteSettings,
+    CertJob, CsrJob, DoctorInput, Field, GlobalInput, IssueInput, IssueSettingsInput,
+    MigrateOptions, Origin, Output, RegistryInput, SignJob, SourceInput, WriteSettings,
 };
 
 /// The flag that sets `field`, for messages.
@@ -35,6 +35,8 @@ pub fn flag_name(field: Field) -> &'static str {
         Field::RenewBefore => "--renew-before",
         Field::Renew => "--renew",
         Field::ReplaceTrust => "--replace-trust",
+        Field::Migrate => "--migrate",
+        Field::AuthToHeader => "--auth-to-header",
         Field::Out => "--out",
         Field::Days => "--days",
         Field::KeyType => "--key-type",
@@ -134,6 +136,16 @@ impl SpecArgs {
             restart: self.restart,
             restart_command: self.restart_command.clone(),
         }
+    }
+}
+
+impl TrustArgs {
+    /// `--migrate` and its options; `None` without `--migrate`.
+    pub fn migrate(&self, origin: &Origin) -> Option<MigrateOptions> {
+        self.migrate.then(|| MigrateOptions {
+            auth_to_header: self.auth_to_header,
+            origin: origin.clone(),
+        })
     }
 }
 

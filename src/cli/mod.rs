@@ -204,6 +204,12 @@ pub struct TrustArgs {
     /// Accept replacing or dropping a ca, client or skip_verify in an existing hosts.toml that certsd did not write.
     #[arg(long, requires = "host")]
     pub replace_trust: bool,
+    /// Move the legacy registry.mirrors and registry.configs tables of config.toml into certs.d/HOST/hosts.toml files and set config_path.
+    #[arg(long, help_heading = "Migration")]
+    pub migrate: bool,
+    /// With --migrate: turn registry.configs.HOST.auth and registry.auths into an Authorization: Basic header in hosts.toml (mode 0600) instead of leaving them in config.toml.
+    #[arg(long, requires = "migrate", help_heading = "Migration")]
+    pub auth_to_header: bool,
     /// Make a private CA and a server certificate for HOST, and trust the CA.
     #[arg(
         long,

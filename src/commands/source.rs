@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 use crate::exit_codes::usage;
 use crate::formats::spec::{Format, MAX_BYTES};
 use crate::settings::{
-    self, GlobalInput, Origin, RegistryEntry, RegistryInput, Settings, SourceInput, Spec,
-    SpecSource,
+    self, GlobalInput, MigrateOptions, Origin, RegistryEntry, RegistryInput, Settings, SourceInput,
+    Spec, SpecSource,
 };
 
 /// The default for `--restart-command`.
@@ -28,6 +28,8 @@ pub struct Prepared {
     pub prune: bool,
     /// The command `--restart` runs, split into words.
     pub restart: Option<Vec<String>>,
+    /// `--migrate`: move the legacy registry tables first.
+    pub migrate: Option<MigrateOptions>,
 }
 
 /// Reads the source and the global options into a [`Prepared`] run.
@@ -62,6 +64,7 @@ pub fn prepare(
         warnings,
         prune: source.prune,
         restart,
+        migrate: None,
     })
 }
 

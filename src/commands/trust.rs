@@ -8,7 +8,7 @@ use anyhow::{Result, anyhow};
 use super::source::Prepared;
 use crate::core::issuance;
 use crate::core::plan::{Notice, Plan};
-use crate::core::planner;
+use crate::core::{migrate, planner};
 use crate::exit_codes::{Code, is_broken_pipe};
 use crate::node::Node;
 use crate::render::report::{self, Restart};
@@ -30,10 +30,10 @@ impl Prepared {
             target,
         )?;
         let certs_dir = self.settings.certs_dir.as_ref();
-        let mut plan = if self.prune {
-            planner::plan_pruning(&node, certs_dir, &requests)?
-        } else {
-            planner::plan(&node, certs_dir, &requests)?
+        let mut plan = match (&self.migrate, self.prune) {
+            (Some(options), _) => migrate::plan(&node, certs_dir, options, &requests)?,
+            (None, true) => planner::plan_pruning(&node, certs_dir, &requests, &self.origin)?,
+            (None, false) => planner::plan(&node, certs_dir, &requests, &self.origin)?,
         };
         for warning in &self.warnings {
             plan.warn(Notice::warning("source", warning.clone()));

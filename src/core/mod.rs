@@ -1,7 +1,9 @@
 //! The pure core: the plan (a leaf data type), the planner that computes it
-//! from the node snapshot, and the certificates it decides to issue.
+//! from the node snapshot, the migration of legacy registry tables, and the
+//! certificates it decides to issue.
 
 pub mod issuance;
+pub mod migrate;
 pub mod ownership;
 pub mod plan;
 pub mod planner;

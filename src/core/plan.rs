@@ -167,10 +167,7 @@ impl FileChange {
 /// How much a notice matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "Info and Error are doctor's, next")
-)]
+#[cfg_attr(not(test), expect(dead_code, reason = "Error is doctor's, next"))]
 pub enum Severity {
     Info,
     Warning,

@@ -12,8 +12,10 @@ use super::ownership;
 use super::plan::{FileChange, Notice, Plan};
 use crate::formats::containerd_config::{ContainerdConfig, Effective};
 use crate::formats::hosts_toml::{ClientPaths, Endpoint, EndpointTrust, HostsFile, HostsSpec};
-use crate::node::{Node, NodePath};
-use crate::settings::{DEFAULT_CERTS_DIR, Field, ISSUED_CA_NAME, InputFile, RegistryRequest};
+use crate::node::{Existing, Node, NodePath};
+use crate::settings::{
+    DEFAULT_CERTS_DIR, Field, ISSUED_CA_NAME, InputFile, Origin, RegistryRequest,
+};
 use crate::version::{self, ContainerdVersion};
 
 /// Computes every file change for one run. `certs_dir` is the hosts
@@ -22,21 +24,13 @@ pub fn plan(
     node: &Node,
     certs_dir: Option<&NodePath>,
     requests: &[RegistryRequest],
+    origin: &Origin,
 ) -> Result<Plan> {
     let mut plan = Plan::default();
-    let (path, config) = (node.config_path(), node.config());
-    // Without a known containerd, the file's own version is taken as right.
-    if let Some(target) = node.target()
-        && let Some(warning) =
-            version::check_fit(config.version(), target).with_context(|| path.to_string())?
-    {
-        plan.warn(Notice::warning("config-version-migrated", warning).at(path));
-    }
+    let path = node.config_path();
+    let effective = judge(node, &mut plan)?;
+    refuse_conflicts(path, &effective, &origin.name(Field::Migrate))?;
     let target = node.target().map(|t| t.version);
-    let effective = config.effective(target)?;
-    note_effective(path, &effective, &mut plan);
-    refuse_conflicts(path, &effective)?;
-    warn_imports(path, config, &mut plan);
     let certs_dir = hosts_dir(path, &effective, certs_dir, target, &mut plan)?;
     plan.files.push(config_change(node, &effective, &certs_dir));
     for request in requests {
@@ -55,8 +49,9 @@ pub fn plan_pruning(
     node: &Node,
     certs_dir: Option<&NodePath>,
     requests: &[RegistryRequest],
+    origin: &Origin,
 ) -> Result<Plan> {
-    let mut plan = plan(node, certs_dir, requests)?;
+    let mut plan = plan(node, certs_dir, requests, origin)?;
     // The same directory `plan` chose; its warnings are already in the plan.
     let target = node.target().map(|t| t.version);
     let effective = node.config().effective(target)?;
@@ -71,6 +66,23 @@ pub fn plan_pruning(
         requests.iter().map(|r| r.host.as_str()).collect();
     ownership::prune(node, &dir, &listed, &mut plan)?;
     Ok(plan)
+}
+
+/// config.toml as the target containerd reads it, with the warnings every
+/// run gives (a version that containerd migrates, tables it ignores, imports).
+pub(super) fn judge<'a>(node: &'a Node, plan: &mut Plan) -> Result<Effective<'a>> {
+    let (path, config) = (node.config_path(), node.config());
+    // Without a known containerd, the file's own version is taken as right.
+    if let Some(target) = node.target()
+        && let Some(warning) =
+            version::check_fit(config.version(), target).with_context(|| path.to_string())?
+    {
+        plan.warn(Notice::warning("config-version-migrated", warning).at(path));
+    }
+    let effective = config.effective(node.target().map(|t| t.version))?;
+    note_effective(path, &effective, plan);
+    warn_imports(path, config, plan);
+    Ok(effective)
 }
 
 /// Says how the file was judged when that is not plain: read as 2.x reads
@@ -114,7 +126,7 @@ fn warn_imports(path: &NodePath, config: &ContainerdConfig, plan: &mut Plan) {
 }
 
 /// Every table that breaks the CRI plugin once `config_path` is set, in one error.
-fn refuse_conflicts(path: &NodePath, effective: &Effective<'_>) -> Result<()> {
+fn refuse_conflicts(path: &NodePath, effective: &Effective<'_>, migrate: &str) -> Result<()> {
     let mut found = Vec::new();
     let conflicts = super::rules::cri_conflicts(effective);
     let mirrors = conflicts.mirrors;
@@ -122,9 +134,9 @@ fn refuse_conflicts(path: &NodePath, effective: &Effective<'_>) -> Result<()> {
         let list = listing(mirrors.iter().map(|m| (&m.table, &m.location)));
         found.push(format!(
             "legacy registry mirrors are set, and containerd's CRI plugin fails to load when \
-             `mirrors` and `config_path` are both set:\n{list}\nMove each mirror into \
-             certs.d/<host>/hosts.toml (certsd apply --host HOST --mirror URL) and delete these \
-             tables, then run certsd again."
+             `mirrors` and `config_path` are both set:\n{list}\nRun certsd with {migrate} to \
+             move them into certs.d/<host>/hosts.toml and delete these tables (plan shows each \
+             move first)."
         ));
     }
     let tls = conflicts.tls;
@@ -132,9 +144,8 @@ fn refuse_conflicts(path: &NodePath, effective: &Effective<'_>) -> Result<()> {
         let list = listing(tls.iter().map(|c| (&c.table, &c.location)));
         found.push(format!(
             "containerd 1.x refuses `configs.<host>.tls` together with `config_path` \
-             (the CRI plugin fails to load):\n{list}\nMove the TLS settings into hosts.toml \
-             (certsd apply --host HOST --ca FILE / --client-cert / --skip-verify) and delete \
-             these tables."
+             (the CRI plugin fails to load):\n{list}\n{migrate} moves the TLS \
+             settings into hosts.toml and deletes these tables."
         ));
     }
     if found.is_empty() {
@@ -152,7 +163,7 @@ fn listing<'a>(entries: impl Iterator<Item = (&'a String, &'a String)>) -> Strin
 }
 
 /// The one hosts directory: the one named, else the config's single `config_path`, else the default.
-fn hosts_dir(
+pub(super) fn hosts_dir(
     path: &NodePath,
     effective: &Effective<'_>,
     named: Option<&NodePath>,
@@ -224,6 +235,11 @@ fn config_change(node: &Node, effective: &Effective<'_>, dir: &NodePath) -> File
         .config()
         .with_config_path_in(effective, dir.as_str())
         .into_bytes();
+    config_file_change(node, after)
+}
+
+/// config.toml with new bytes: backed up, and containerd must restart.
+pub(super) fn config_file_change(node: &Node, after: Vec<u8>) -> FileChange {
     FileChange {
         backup: true,
         needs_restart: true,
@@ -237,7 +253,7 @@ fn config_change(node: &Node, effective: &Effective<'_>, dir: &NodePath) -> File
 }
 
 /// hosts.toml plus copies of the CA and client files for one host.
-fn host_changes(
+pub(super) fn host_changes(
     node: &Node,
     certs_dir: &NodePath,
     request: &RegistryRequest,
@@ -442,13 +458,27 @@ fn hosts_toml_change(
         }
     }
     check_anchors(&path, dir, &file, request, spec, plan)?;
-    plan.files.push(FileChange::write(
-        path,
-        existing,
-        file.render(spec).into_bytes(),
-        0o644,
-    ));
+    plan.files
+        .push(hosts_toml_write(path, existing, &file, spec, false));
     Ok(())
+}
+
+/// `file` rendered as `spec` says, as the change to `path`. A `secret` file
+/// (it holds a credential header) gets mode 0600 and is never shown.
+pub(super) fn hosts_toml_write(
+    path: NodePath,
+    existing: Option<Existing>,
+    file: &HostsFile,
+    spec: &HostsSpec,
+    credential: bool,
+) -> FileChange {
+    let after = file.render(spec).into_bytes();
+    // A credential header: 0600, and the diff shows it as `Basic <redacted>`.
+    if credential {
+        FileChange::exact(path, existing, after, 0o600, false)
+    } else {
+        FileChange::write(path, existing, after, 0o644)
+    }
 }
 
 /// Refuses to replace or drop a `ca`, `client` or `skip_verify` that certsd

@@ -7,6 +7,7 @@
 //! byte for byte, because operators and other tools own the rest.
 
 mod effective;
+mod legacy;
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +19,7 @@ use super::toml_util::{self, Place as Spot, line_col, locate, type_name};
 use crate::version::ConfigVersion;
 
 pub use effective::Effective;
+pub use legacy::{LegacyAuth, LegacyAuthEntry, Removal, Secret};
 
 mod tables;
 
@@ -45,6 +47,10 @@ pub struct LegacyConfig {
     pub tls: Option<LegacyTls>,
     /// It has an `auth` table (credentials: never shown).
     pub has_auth: bool,
+    /// What that `auth` table holds (secrets redacted in `Debug`).
+    pub auth: Option<LegacyAuth>,
+    /// The line of the `auth` key (0 without one).
+    pub auth_line: usize,
     /// The dotted name of the `tls` table (or of the entry without one).
     pub table: String,
     /// `file:line:col` of the `tls` key (or of the entry's key).
@@ -106,6 +112,22 @@ pub struct RegistryRead {
     pub mirrors: Vec<LegacyMirror>,
     /// Its `registry.configs."HOST"` entries.
     pub configs: Vec<LegacyConfig>,
+    /// Its `registry.auths."URL"` entries (deprecated since 1.3).
+    pub auths: Vec<LegacyAuthEntry>,
+}
+
+impl RegistryRead {
+    /// A table the file does not have: nothing in it.
+    pub fn empty(table: RegistryTable) -> RegistryRead {
+        RegistryRead {
+            table,
+            location: String::new(),
+            config_path: None,
+            mirrors: Vec::new(),
+            configs: Vec::new(),
+            auths: Vec::new(),
+        }
+    }
 }
 
 /// A parsed containerd config.toml, ready to have `config_path` set.
@@ -237,10 +259,23 @@ impl ContainerdConfig {
             return self.original.clone();
         }
         let mut doc = self.doc.clone();
+        self.set_config_path(&mut doc, effective, dir);
+        toml_util::restore_line_endings(&self.original, doc.to_string())
+    }
+
+    /// Sets `config_path = dir` in `effective`'s table of `doc` (a copy of
+    /// this file's document), creating the table as the file would write it.
+    fn set_config_path(&self, doc: &mut DocumentMut, effective: &Effective<'_>, dir: &str) {
         let single = self.original.contains("'io.containerd.");
         let path = effective.table.path();
-        let indent = toml_util::indent_for(doc.as_table(), &path);
-        let registry = ensure_tables(&mut doc, &path, single, &indent.header);
+        // Indented as the file was before any legacy table left it.
+        let mut indent = toml_util::indent_for(self.doc.as_table(), &path);
+        if indent.key.is_empty()
+            && let Some(own) = self.key_indent(&path)
+        {
+            indent.key = own;
+        }
+        let registry = ensure_tables(doc, &path, single, &indent.header);
         let literal = uses_literal_string(registry.get("config_path"));
         let fresh = !registry.contains_key("config_path");
         let alone = registry.iter().all(|(_, item)| !item.is_value());
@@ -251,8 +286,34 @@ impl ContainerdConfig {
         {
             key.leaf_decor_mut().set_prefix(indent.key);
         }
-        toml_util::restore_line_endings(&self.original, doc.to_string())
     }
+}
+
+impl ContainerdConfig {
+    /// The indentation of the first key (dotted ones too) of the table at
+    /// `path` in the file as read.
+    fn key_indent(&self, path: &[&str]) -> Option<String> {
+        let mut table: &dyn TableLike = self.doc.as_table();
+        for seg in path {
+            table = table.get(seg)?.as_table_like()?;
+        }
+        first_key_indent(table)
+    }
+}
+
+/// A dotted key's spacing sits on its last part, so dotted tables are walked.
+fn first_key_indent(table: &dyn TableLike) -> Option<String> {
+    table.iter().find_map(|(name, item)| {
+        if let Some(t) = item.as_table().filter(|t| t.is_dotted()) {
+            return first_key_indent(t);
+        }
+        if !item.is_value() {
+            return None;
+        }
+        let prefix = table.key(name)?.leaf_decor().prefix()?.as_str()?;
+        let last = prefix.rsplit('\n').next().unwrap_or(prefix);
+        (!last.is_empty() && last.chars().all(|c| c == ' ' || c == '\t')).then(|| last.to_string())
+    })
 }
 
 fn read_version(file: &Path, text: &str, root: &Table) -> Result<ConfigVersion> {
@@ -318,6 +379,7 @@ impl RegistryRead {
             config_path,
             mirrors: mirror_entries(&place, table, &name, &at)?,
             configs: config_entries(&place, table, &name, &at)?,
+            auths: legacy::auth_entries(&place, table, &name, &at)?,
         }))
     }
 }
@@ -413,6 +475,12 @@ fn config_entries(
             host: host.to_string(),
             tls,
             has_auth: entry.contains_key("auth"),
+            auth: entry
+                .get("auth")
+                .and_then(Item::as_table_like)
+                .map(legacy::auth_values),
+            // No `auth` key: no span, line 0.
+            auth_line: place.at(entry, "auth").1,
             table,
             location,
             line,

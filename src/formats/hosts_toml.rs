@@ -77,6 +77,7 @@ pub struct Endpoint {
 /// The whole desired content of the fields certsd manages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostsSpec {
+    /// Empty for `_default`, which has no server of its own.
     pub server: String,
     pub server_trust: EndpointTrust,
     /// Never empty: containerd 1.6 drops a file without a host table.
@@ -135,9 +136,25 @@ impl HostsFile {
     pub fn render(&self, spec: &HostsSpec) -> String {
         let mut doc = self.doc.clone();
         let root = doc.as_table_mut();
-        set_if_changed(root, "server", Value::from(spec.server.as_str()));
+        // No server (`_default`): containerd uses the image's own registry;
+        // the comments above the key move to the next one.
+        let orphaned = if spec.server.is_empty() {
+            take_key_prefix(root, "server")
+        } else {
+            set_if_changed(root, "server", Value::from(spec.server.as_str()));
+            None
+        };
         let keep_top = spec.keep_capabilities && !self.original.is_empty();
         apply_trust(root, &spec.server_trust, keep_top);
+        let first = root
+            .iter()
+            .find(|(_, item)| item.is_value())
+            .map(|(k, _)| k.to_string());
+        if let (Some(prefix), Some(first)) = (orphaned, first)
+            && let Some(mut key) = root.key_mut(&first)
+        {
+            key.leaf_decor_mut().set_prefix(prefix);
+        }
         set_endpoints(root, &spec.endpoints, spec.keep_capabilities);
         let rendered = doc.to_string();
         if self.original.is_empty() {
@@ -152,6 +169,17 @@ impl Default for HostsFile {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Removes `key`, returning the comments above it.
+fn take_key_prefix(table: &mut Table, key: &str) -> Option<String> {
+    let prefix = table
+        .key(key)
+        .and_then(|k| k.leaf_decor().prefix())
+        .and_then(|p| p.as_str())
+        .map(String::from);
+    table.remove(key)?;
+    prefix.filter(|p| !p.is_empty())
 }
 
 /// `host` must be a table of tables; anything else would make us guess.
@@ -359,7 +387,7 @@ fn client_value(cert: &str, key: &str) -> Value {
 }
 
 mod anchors;
-mod read;
+pub mod read;
 mod types;
 
 pub use read::{FieldsRead, HostsRead, KNOWN as KNOWN_KEYS};

@@ -38,6 +38,9 @@ struct JsonReport<'a> {
     restarted: bool,
     files: Vec<JsonFile<'a>>,
     warnings: Vec<&'a str>,
+    /// `--migrate`: where each legacy table went, one line each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    moves: Vec<&'a str>,
     /// Certificates made (apply) or to be made (plan).
     certificates: &'a [PendingCert],
     /// `apply` only: the backups it made.
@@ -76,6 +79,9 @@ pub fn print_plan(
             for cert in &plan.certificates {
                 writeln!(out, "{}", pending_line(cert))?;
             }
+            for line in moves(plan) {
+                writeln!(out, "# {line}")?;
+            }
             out.write_all(diff::render(plan).as_bytes())?;
             for warning in plan.warnings() {
                 writeln!(err, "warning: {warning}")?;
@@ -101,6 +107,7 @@ fn json_report<'a>(plan: &'a Plan, applied: Option<&Applied<'a>>) -> JsonReport<
             })
             .collect(),
         warnings: plan.warnings(),
+        moves: moves(plan),
         certificates: &plan.certificates,
         backups: applied.map(|a| {
             a.outcome
@@ -135,6 +142,15 @@ pub fn print_validation(v: &Validation, format: Output, err: &mut dyn Write) -> 
         _ => {}
     }
     Ok(())
+}
+
+/// The migration's move lines (`registry.mirrors."docker.io" (config.toml:42) -> ...`).
+fn moves(plan: &Plan) -> Vec<&str> {
+    plan.notices
+        .iter()
+        .filter(|n| n.code == "migrate-move")
+        .map(|n| n.message.as_str())
+        .collect()
 }
 
 /// `# certificate to create: PATH (server, CN=..., SANs ..., KEY, DAYS days; key PATH): REASON`

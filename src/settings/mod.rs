@@ -38,6 +38,16 @@ pub const DEFAULT_CONFIG: &str = "/etc/containerd/config.toml";
 /// The default hosts directory.
 pub const DEFAULT_CERTS_DIR: &str = "/etc/containerd/certs.d";
 
+/// What `--migrate` was asked to do with the legacy registry tables.
+#[derive(Debug, Clone)]
+pub struct MigrateOptions {
+    /// Turn `configs."HOST".auth` and `auths` into an `Authorization`
+    /// header in hosts.toml instead of leaving them in config.toml.
+    pub auth_to_header: bool,
+    /// How messages name these settings.
+    pub origin: Origin,
+}
+
 /// How to print results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Output {

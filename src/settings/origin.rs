@@ -32,6 +32,8 @@ pub enum Field {
     RenewBefore,
     Renew,
     ReplaceTrust,
+    Migrate,
+    AuthToHeader,
     Out,
     Days,
     KeyType,
@@ -89,6 +91,8 @@ impl Field {
             Field::ContainerdBin => "containerd_bin",
             Field::NoValidate => "no_validate",
             Field::ReplaceTrust => "replace_trust",
+            Field::Migrate => "migrate",
+            Field::AuthToHeader => "auth_to_header",
         }
     }
 }

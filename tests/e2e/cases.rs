@@ -15,6 +15,8 @@ use super::daemon::Namespace;
 use super::registry::{self, Registry, Tls};
 use super::{cri, oci, pki, say};
 
+mod migrate;
+
 /// The registry's name: not loopback-looking, so containerd applies normal
 /// TLS rules; it resolves to 127.0.0.1 only inside the test's namespace.
 const NAME: &str = "registry.certsd.test";
@@ -760,6 +762,7 @@ pub fn run(bin: &Binaries) {
     run.legacy_mirrors(&default_config);
     run.configs_tls_probe(&default_config);
     run.v2_file_with_images_table(&default_config);
+    run.legacy_migrate(&default_config);
     drop(run);
 
     assert_eq!(
