@@ -15,6 +15,7 @@ mod core;
 pub mod doctor;
 pub mod exit_codes;
 mod formats;
+mod nearest;
 mod node;
 mod render;
 mod settings;

@@ -243,7 +243,7 @@ fn looks_like_hosts_toml(name: &str) -> bool {
         && (lower.starts_with("hosts.")
             || lower.starts_with("host.")
             || lower.ends_with(".toml")
-            || hosts_fields::distance(&lower, "hosts.toml") <= 2)
+            || crate::nearest::distance(&lower, "hosts.toml") <= 2)
 }
 
 fn stray_file(dir: &NodePath, name: &str) -> Finding {

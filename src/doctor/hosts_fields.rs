@@ -127,15 +127,11 @@ fn capabilities(
 
 fn unknown_keys(d: &HostDir, fields: &FieldsRead, out: &mut Vec<Finding>) {
     for (key, line) in &fields.unknown {
-        let nearest = KNOWN_KEYS
-            .iter()
-            .map(|k| (distance(key, k), *k))
-            .min()
-            .filter(|(dist, _)| *dist <= 3);
+        let nearest = crate::nearest::nearest(key, &KNOWN_KEYS);
         let mut message =
             format!("`{key}` is not a key containerd reads: it is ignored in silence");
         let mut fix = format!("remove `{key}`");
-        if let Some((_, k)) = nearest {
+        if let Some(k) = nearest {
             let _ = write!(message, " (did you mean `{k}`?)");
             fix = format!("rename `{key}` to `{k}`");
         }
@@ -202,36 +198,9 @@ fn urls(d: &HostDir, read: &HostsRead, out: &mut Vec<Finding>) -> bool {
     ok
 }
 
-/// Levenshtein distance (for "did you mean").
-pub fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(row[j]).min(cur)
-            };
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nearest_keys() {
-        assert_eq!(distance("skip_verfy", "skip_verify"), 1);
-        assert_eq!(distance("", "ca"), 2);
-        assert_eq!(distance("ca", "ca"), 0);
-    }
 
     #[test]
     fn hostless_files_dropped_before_1_7_32() {

@@ -391,6 +391,7 @@ pub mod read;
 mod types;
 
 pub use read::{FieldsRead, HostsRead, KNOWN as KNOWN_KEYS};
+pub use types::is_go_duration;
 
 #[cfg(test)]
 #[path = "hosts_toml_tests.rs"]

@@ -137,7 +137,7 @@ fn read_password(source: &Password, origin: &Origin) -> Result<String> {
 /// older versions do not know the key, and a bad value drops the whole file.
 pub fn dial_timeout(raw: &str, target: Option<&Target>, origin: &Origin) -> Result<String> {
     let label = origin.name(Field::DialTimeout);
-    if !is_go_duration(raw) {
+    if !crate::formats::hosts_toml::is_go_duration(raw) {
         bail!(usage(format!(
             "{label} {raw:?}: not a duration; write it as Go does, e.g. \"5s\", \"1m30s\" or \"500ms\""
         )));
@@ -154,35 +154,6 @@ pub fn dial_timeout(raw: &str, target: Option<&Target>, origin: &Origin) -> Resu
         )));
     }
     Ok(raw.to_string())
-}
-
-/// `time.ParseDuration`'s grammar: one or more `NUMBER UNIT`, units ns us µs ms s m h.
-fn is_go_duration(raw: &str) -> bool {
-    let mut rest = raw.strip_prefix(['+', '-']).unwrap_or(raw);
-    if rest == "0" {
-        return true;
-    }
-    if rest.is_empty() {
-        return false;
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number = &rest[..digits];
-        if number.is_empty() || number == "." || number.matches('.').count() > 1 {
-            return false;
-        }
-        rest = &rest[digits..];
-        let Some(unit) = ["ns", "us", "µs", "μs", "ms", "s", "m", "h"]
-            .into_iter()
-            .find(|u| rest.starts_with(u))
-        else {
-            return false;
-        };
-        rest = &rest[unit.len()..];
-    }
-    true
 }
 
 /// Validates one mirror's overrides.
@@ -248,16 +219,6 @@ pub fn mirror_trust(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn go_durations() {
-        for ok in ["5s", "1m30s", "500ms", "1.5h", "0", "10us", "2µs"] {
-            assert!(is_go_duration(ok), "{ok}");
-        }
-        for bad in ["", "5", "s", "5 s", "5sec", "1..2s", "-", "5S"] {
-            assert!(!is_go_duration(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn the_header_never_shows_in_errors() {
