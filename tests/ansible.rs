@@ -7,6 +7,8 @@
 //! Without the venv the tests say why and skip; with `CI=true` they fail.
 
 mod cloud_init;
+mod daemonset;
+mod invocation;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -271,7 +273,7 @@ fn ansible_check_diff_apply_and_again() {
             "",
             &[
                 "r.files | length == 4",
-                "r.restart_required",
+                "r.restart_required == r.changed",
                 "not r.restarted",
                 "(r.msg is search('check mode: nothing written')) == ansible_check_mode",
             ],
