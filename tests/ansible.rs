@@ -374,7 +374,20 @@ fn ansible_restart_runs_the_command_once() {
             &["r.restarted == (r.restart_required)"],
         ),
     );
-    lab.run(&play, &[]).ok_with(1, "restart: true");
+    // An `imports` line makes certsd warn: Ansible must show the warning.
+    let config = root.join("etc/containerd/config.toml");
+    let text = fs::read_to_string(&config).unwrap();
+    let imports = "imports = [\"/etc/containerd/conf.d/*.toml\"]";
+    fs::write(&config, text.replacen("imports = []", imports, 1)).unwrap();
+    let first = lab.run(&play, &[]);
+    first.ok_with(1, "restart: true");
+    assert!(
+        first.output.contains(
+            "[WARNING]: /etc/containerd/config.toml imports /etc/containerd/conf.d/*.toml"
+        ),
+        "certsd's warning is not shown:\n{}",
+        first.output
+    );
     // The second run changes nothing, so it must not restart either.
     lab.run(&play, &[]).ok_with(0, "restart: true, again");
     let restarts = fs::read_to_string(&log).unwrap_or_default();
@@ -382,7 +395,7 @@ fn ansible_restart_runs_the_command_once() {
         restarts, "restart containerd\n",
         "the restart command ran {restarts:?}"
     );
-    say("ansible: restart: true ran the restart command once over two runs ok");
+    say("ansible: restart: true ran the restart command once over two runs, warnings shown ok");
 }
 
 #[test]
@@ -460,7 +473,7 @@ fn ansible_never_shows_a_credential() {
     let pw = lab.path("registry-password");
     fs::write(&pw, format!("{password}\n")).unwrap();
     let args = format!(
-        r#"{{"registries": [{{"host": "{HOST}", "skip_verify": true, "auth": {{"username": "puller", "password_file": "{}"}}}}], "root": "{}"}}"#,
+        r#"{{"registries": [{{"host": "{HOST}", "skip_verify": true, "auth": {{"username": "puller", "password_file": "{}"}}}}, {{"host": "reg.test:5000", "self_signed": true}}], "root": "{}"}}"#,
         pw.display(),
         root.display()
     );
@@ -480,6 +493,9 @@ fn ansible_never_shows_a_credential() {
         );
     }
     assert!(run.output.contains("Basic <redacted>"), "{}", run.output);
+    // Nor a private key: the self-signed registry's keys are a note.
+    assert!(!run.output.contains("PRIVATE KEY"), "{}", run.output);
+    assert!(run.output.contains("contents not shown"), "{}", run.output);
     // The credential did reach the node, mode 0600.
     let hosts = root.join(format!("etc/containerd/certs.d/{HOST}/hosts.toml"));
     assert!(fs::read_to_string(&hosts).unwrap().contains(&basic));
@@ -487,7 +503,9 @@ fn ansible_never_shows_a_credential() {
         fs::metadata(&hosts).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    say("ansible: the auth credential appears in no output of -v --diff ok");
+    say(
+        "ansible: neither the auth credential nor a private key appears in the output of -v --diff ok",
+    );
 }
 
 fn base64(text: &str) -> String {

@@ -61,9 +61,17 @@ fn message(plan: &Plan, applied: Option<&Applied<'_>>) -> String {
     let n = plan.files.iter().filter(|f| f.changes()).count();
     let files = |n: usize| if n == 1 { "file" } else { "files" };
     let Some(applied) = applied else {
+        let certs = match plan.certificates.len() {
+            0 => String::new(),
+            1 => " and 1 certificate to make".to_string(),
+            c => format!(" and {c} certificates to make"),
+        };
         return match n {
             0 if !plan.changed() => "nothing to change".to_string(),
-            _ => format!("{n} {} to change (check mode: nothing written)", files(n)),
+            _ => format!(
+                "{n} {} to change{certs} (check mode: nothing written)",
+                files(n)
+            ),
         };
     };
     let written = applied.outcome.written.len();

@@ -74,7 +74,7 @@ impl ModuleArgs {
         let spec = read_spec(&t)?;
         Ok(ModuleArgs {
             spec,
-            root: t.str("root")?.map(PathBuf::from),
+            root: read_root(&t)?,
             prune: t.bool("prune")?.unwrap_or(false),
             restart: restart_words(&t, default_restart)?,
             ansible: flags(&ansible),
@@ -107,6 +107,21 @@ fn check_state(t: &Table<'_>) -> Result<()> {
             t.place(entry)
         ))),
     }
+}
+
+/// `root`, which must be absolute: the module's working directory is a
+/// temporary one Ansible makes.
+fn read_root(t: &Table<'_>) -> Result<Option<PathBuf>> {
+    let Some(root) = t.str("root")? else {
+        return Ok(None);
+    };
+    if !Path::new(&root).is_absolute() {
+        let place = t.get("root").map_or_else(String::new, |e| t.place(e));
+        return Err(usage(format!(
+            "{place}: {root:?} is a relative path; give the absolute path of the directory on the node"
+        )));
+    }
+    Ok(Some(PathBuf::from(root)))
 }
 
 /// `restart_command` as the flag takes it (`'CMD ARGS'`, run without a
@@ -271,6 +286,7 @@ mod tests {
             (r#"{"registries": [], "restart": "yes"}"#, "true or false"),
             (r"[1]", "must be a JSON object"),
             (r#"{"root": "/x"}"#, "no `registries` key"),
+            (r#"{"registries": [], "root": "x"}"#, "relative path"),
         ] {
             let e = err(json);
             assert!(e.contains(want), "{json}: {e}");
