@@ -29,14 +29,7 @@ use settings::{DoctorSettings, Origin, Settings};
 /// how that command line is told apart): runs it, prints the one JSON result
 /// on stdout and returns the exit code. `None`: a normal command line.
 pub fn run_as_ansible_module(args: &[std::ffi::OsString]) -> Option<std::process::ExitCode> {
-    use clap::CommandFactory;
-    let command = cli::Cli::command();
-    let mut names: Vec<String> = vec!["help".into()];
-    for sub in command.get_subcommands() {
-        names.push(sub.get_name().to_string());
-        names.extend(sub.get_all_aliases().map(ToString::to_string));
-    }
-    let invocation = commands::ansible::detect(args, &names)?;
+    let invocation = commands::ansible::detect(args, cli::subcommand_names)?;
     // A panic is reported in the result; the default hook would add a
     // message (or with RUST_BACKTRACE a backtrace) on stderr.
     std::panic::set_hook(Box::new(|_| {}));

@@ -38,13 +38,14 @@ pub struct Invocation {
 /// whose first non-blank byte is `{`. No normal command line has that shape
 /// (every one starts with a subcommand or a flag), so no file can turn a
 /// real command into a module run: `certsd plan` is `plan` even when a file
-/// named `plan` holds JSON.
-pub fn detect(args: &[OsString], subcommands: &[String]) -> Option<Invocation> {
+/// named `plan` holds JSON. `subcommands` is called only for a
+/// one-argument command line.
+pub fn detect(args: &[OsString], subcommands: fn() -> Vec<String>) -> Option<Invocation> {
     let [_, arg] = args else {
         return None;
     };
     let text = arg.to_string_lossy();
-    if text.starts_with('-') || subcommands.iter().any(|s| *s == text) {
+    if text.starts_with('-') || subcommands().iter().any(|s| *s == text) {
         return None;
     }
     let path = PathBuf::from(arg);
