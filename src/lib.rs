@@ -26,6 +26,25 @@ use cli::Command;
 use exit_codes::Code;
 use settings::{DoctorSettings, Origin, Settings};
 
+/// certsd run by Ansible as a module (see `commands::ansible::detect` for
+/// how that command line is told apart): runs it, prints the one JSON result
+/// on stdout and returns the exit code. `None`: a normal command line.
+pub fn run_as_ansible_module(args: &[std::ffi::OsString]) -> Option<std::process::ExitCode> {
+    let invocation = commands::ansible::detect(args, cli::subcommand_names)?;
+    // A panic is reported in the result; the default hook would add a
+    // message (or with RUST_BACKTRACE a backtrace) on stderr.
+    std::panic::set_hook(Box::new(|_| {}));
+    let (result, code) = commands::ansible::run(&invocation);
+    let mut out = std::io::stdout().lock();
+    let printed = serde_json::to_writer(&mut out, &result)
+        .map_err(std::io::Error::from)
+        .and_then(|()| std::io::Write::write_all(&mut out, b"\n"));
+    Some(match printed {
+        Ok(()) => code.into(),
+        Err(_) => Code::Failure.into(),
+    })
+}
+
 /// Runs one parsed command line.
 pub fn run(cli: &cli::Cli) -> anyhow::Result<Code> {
     let origin = Origin::CommandLine(cli::flag_name);

@@ -9,6 +9,12 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Ansible runs a binary module as `certsd ARGS_FILE`; no normal command
+    // line has that shape (README "certsd as an Ansible module").
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(code) = certsd::run_as_ansible_module(&args) {
+        return code;
+    }
     let cli = match certsd::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return certsd::exit_codes::clap_error(&err),

@@ -4,6 +4,7 @@
 // Test code states its expectations by panicking; `unwrap` is the point here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod ansible;
 mod cert;
 mod concurrency;
 mod connect;

@@ -256,3 +256,16 @@ pub struct TrustArgs {
     #[arg(long, requires = "issuer", help_heading = "Certificates")]
     pub renew: bool,
 }
+
+/// Every subcommand's name and aliases, and `help`: a command line that is
+/// one of these is never taken for Ansible's `certsd ARGS_FILE`.
+pub fn subcommand_names() -> Vec<String> {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    let mut names = vec!["help".to_string()];
+    for sub in command.get_subcommands() {
+        names.push(sub.get_name().to_string());
+        names.extend(sub.get_all_aliases().map(ToString::to_string));
+    }
+    names
+}

@@ -1,5 +1,6 @@
 //! The subcommands: thin glue from settings to the core and back to the user.
 
+pub mod ansible;
 pub mod cert;
 pub mod doctor;
 pub mod source;

@@ -17,7 +17,7 @@ use crate::writer;
 
 impl Prepared {
     /// Validates the requests, reads the node and computes the plan.
-    fn plan(&self) -> Result<(Node, Plan)> {
+    pub(crate) fn plan(&self) -> Result<(Node, Plan)> {
         let target = self.settings.target();
         let requests = self
             .registries
@@ -119,7 +119,7 @@ pub fn apply(run: &Prepared) -> Result<Code> {
 }
 
 /// Runs the restart command without a shell, its output passed through to stderr.
-fn restart(words: &[String]) -> Restart {
+pub(crate) fn restart(words: &[String]) -> Restart {
     let command =
         shlex::try_join(words.iter().map(String::as_str)).unwrap_or_else(|_| words.join(" "));
     let Some((program, args)) = words.split_first() else {

@@ -81,7 +81,8 @@ const SECRET_KEYS: [&str; 5] = [
 
 /// Hides the value of a `secret = ...` line and the credential of a quoted
 /// `"Basic ..."` / `"Bearer ..."` header value; other lines pass unchanged.
-fn redact(line: &str) -> std::borrow::Cow<'_, str> {
+/// `line` is a diff line: its first character is the `+`/`-`/` ` mark.
+pub(super) fn redact(line: &str) -> std::borrow::Cow<'_, str> {
     let line = redact_tokens(line);
     match redact_key(&line) {
         std::borrow::Cow::Owned(s) => s.into(),

@@ -92,6 +92,14 @@ pub fn print_plan(
     Ok(())
 }
 
+/// The `--output json` object as a JSON value (the Ansible result adds to it).
+pub fn json_value(
+    plan: &Plan,
+    applied: Option<&Applied<'_>>,
+) -> serde_json::Result<serde_json::Value> {
+    serde_json::to_value(json_report(plan, applied))
+}
+
 fn json_report<'a>(plan: &'a Plan, applied: Option<&Applied<'a>>) -> JsonReport<'a> {
     JsonReport {
         changed: plan.changed(),

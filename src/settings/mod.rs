@@ -5,6 +5,7 @@
 //! values the core can trust, or a usage error (exit 64) that names the
 //! setting the way its [`Origin`] spells it. Nothing here knows clap.
 
+pub mod ansible;
 mod cert;
 mod doctor;
 mod endpoint;

@@ -16,7 +16,8 @@ use super::{GlobalInput, Output};
 use crate::exit_codes::usage;
 use crate::formats::spec::{self, Entry, Format, Node, Value};
 
-const TOP_KEYS: [&str; 4] = ["config", "certs_dir", "containerd_version", "registries"];
+/// The keys of a spec's top level (the Ansible module takes these and its own).
+pub const TOP_KEYS: [&str; 4] = ["config", "certs_dir", "containerd_version", "registries"];
 const REGISTRY_KEYS: [&str; 19] = [
     "host",
     "server",
@@ -82,10 +83,16 @@ pub struct Spec {
 impl Spec {
     /// Reads and checks a spec (exit 64 on anything wrong in it).
     pub fn read(source: &SpecSource) -> Result<Spec> {
+        let root = spec::parse(&source.name, &source.bytes, source.format)
+            .map_err(|e| usage(format!("{e:#}")))?;
+        Spec::from_tree(source, &root)
+    }
+
+    /// Reads an already parsed spec tree (the Ansible module's arguments
+    /// without its own keys); `source` names it and holds the base directory.
+    pub fn from_tree(source: &SpecSource, root: &Node) -> Result<Spec> {
         let file = source.name.as_str();
-        let root =
-            spec::parse(file, &source.bytes, source.format).map_err(|e| usage(format!("{e:#}")))?;
-        let top = Table::new(file, &root, "the spec".into(), &TOP_KEYS)?;
+        let top = Table::new(file, root, "the spec".into(), &TOP_KEYS)?;
         let placed = |key: &str| top.get(key).map(|e| format!("{file}:{}: {key}", e.at));
         let Some(list) = top.get("registries") else {
             return Err(usage(format!(
