@@ -362,7 +362,9 @@ fn stderr_names_the_files_and_never_the_key() {
     );
     // Another test's cert command may hold the lock for a while (the
     // crash sweeps do): the waiting line is not about these files.
-    let lines = stderr.lines().filter(|l| !l.starts_with("certsd: waiting for"));
+    let lines = stderr
+        .lines()
+        .filter(|l| !l.starts_with("certsd: waiting for"));
     assert_eq!(lines.count(), 2, "{stderr}");
     assert!(!stderr.contains("PRIVATE"), "{stderr}");
 }

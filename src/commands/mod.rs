@@ -2,6 +2,8 @@
 
 pub mod cert;
 pub mod doctor;
+pub mod planfile;
+pub mod rollback;
 pub mod source;
 pub mod trust;
 pub mod validate;
