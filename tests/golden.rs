@@ -32,7 +32,10 @@ fn snapshot(root: &Path) -> Tree {
     // The history of applies (tests/history.rs covers it) holds times and
     // the hashes of keys made fresh each run: not golden material.
     let walk = WalkDir::new(root).min_depth(1).sort_by_file_name();
-    for entry in walk.into_iter().filter_entry(|e| e.file_name() != ".certsd-history") {
+    for entry in walk
+        .into_iter()
+        .filter_entry(|e| e.file_name() != ".certsd-history")
+    {
         let entry = entry.unwrap();
         let meta = entry.metadata().unwrap();
         let rel = entry
