@@ -90,7 +90,7 @@ fn save(node: &Node) -> PathBuf {
 
 #[test]
 fn a_saved_plan_applies_exactly_what_a_plain_apply_writes() {
-    let (saved, plain) = (node(), node());
+    let (saved, direct) = (node(), node());
     let plan = save(&saved);
     let body = fs::read_to_string(&plan).unwrap();
     assert!(body.starts_with("# certsd-plan v1\n"), "{body}");
@@ -114,9 +114,9 @@ fn a_saved_plan_applies_exactly_what_a_plain_apply_writes() {
     assert!(body.ends_with(&String::from_utf8_lossy(&shown.stdout).to_string()));
     let out = run(&saved, &["apply", "--no-validate", "--plan", "change.plan"]);
     assert!(out.status.success(), "{}", text(&out));
-    let out = run(&plain, &["apply", "--no-validate", "-f", "spec.toml"]);
+    let out = run(&direct, &["apply", "--no-validate", "-f", "spec.toml"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(files(&saved.root), files(&plain.root));
+    assert_eq!(files(&saved.root), files(&direct.root));
     // Applied: the node moved on, so the same plan is now refused.
     let again = run(&saved, &["apply", "--no-validate", "--plan", "change.plan"]);
     assert_eq!(again.status.code(), Some(1), "{}", text(&again));

@@ -89,7 +89,7 @@ fn entries(node: &Node) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default();
-    names.retain(|n| n.ends_with(".json"));
+    names.retain(|n| Path::new(n).extension().is_some_and(|e| e == "json"));
     names.sort();
     names
 }
@@ -118,8 +118,8 @@ fn rollback_restores_the_tree_and_a_second_one_changes_nothing() {
         "{again}"
     );
     assert_eq!(tree(&node.root), before);
-    let none = run(&node, &["rollback", "--dry-run", "--detailed-exitcode"]);
-    assert_eq!(none.status.code(), Some(0), "{}", text(&none));
+    let settled = run(&node, &["rollback", "--dry-run", "--detailed-exitcode"]);
+    assert_eq!(settled.status.code(), Some(0), "{}", text(&settled));
 }
 
 #[test]
