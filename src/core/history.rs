@@ -173,39 +173,11 @@ pub fn record(rec: &Record<'_>, plan: &Plan) -> Result<Vec<FileChange>> {
     let stored = read_all(rec.root, &dir)?;
     let id = stored.last().map_or(1, |s| s.entry.id + 1);
     let mut out = Vec::new();
-    let mut files = Vec::new();
-    for (n, change) in changing.iter().enumerate() {
-        let before = match &change.before {
-            Some(old) if change.backup => Some(state(old, None)),
-            Some(old) => {
-                let copy = copies_dir(&dir, id).join(&format!("{n}-{}", change.path.file_name()));
-                out.push(FileChange::exact(
-                    copy.clone(),
-                    None,
-                    old.bytes.clone(),
-                    MODE,
-                    change.secret,
-                ));
-                Some(state(old, Some(copy.as_str().to_string())))
-            }
-            None => None,
-        };
-        let after = match &change.op {
-            Op::Write { after, mode } => Some(State {
-                sha256: sha256(after),
-                mode: *mode,
-                backup: None,
-            }),
-            Op::Delete | Op::RemoveDir => None,
-        };
-        files.push(Touched {
-            path: change.path.as_str().to_string(),
-            before,
-            after,
-            secret: change.secret,
-            needs_restart: change.needs_restart,
-        });
-    }
+    let files = changing
+        .iter()
+        .enumerate()
+        .map(|(n, change)| touched(change, &copies_dir(&dir, id), n, &mut out))
+        .collect();
     let entry = Entry {
         certsd_history: 1,
         id,
@@ -233,6 +205,41 @@ pub fn to_json(entry: &Entry) -> Vec<u8> {
     let mut text = serde_json::to_vec_pretty(entry).unwrap_or_default();
     text.push(b'\n');
     text
+}
+
+/// What the entry says of one change; a copy of the old content, when the
+/// writer keeps no backup of it, goes into `copies` as `N-NAME`.
+fn touched(change: &FileChange, dir: &NodePath, n: usize, copies: &mut Vec<FileChange>) -> Touched {
+    let before = match &change.before {
+        Some(old) if change.backup => Some(state(old, None)),
+        Some(old) => {
+            let copy = dir.join(&format!("{n}-{}", change.path.file_name()));
+            copies.push(FileChange::exact(
+                copy.clone(),
+                None,
+                old.bytes.clone(),
+                MODE,
+                change.secret,
+            ));
+            Some(state(old, Some(copy.as_str().to_string())))
+        }
+        None => None,
+    };
+    let after = match &change.op {
+        Op::Write { after, mode } => Some(State {
+            sha256: sha256(after),
+            mode: *mode,
+            backup: None,
+        }),
+        Op::Delete | Op::RemoveDir => None,
+    };
+    Touched {
+        path: change.path.as_str().to_string(),
+        before,
+        after,
+        secret: change.secret,
+        needs_restart: change.needs_restart,
+    }
 }
 
 fn state(old: &Existing, backup: Option<String>) -> State {
@@ -295,4 +302,64 @@ fn created_dirs(root: &Root, changes: &[&FileChange], history: &NodePath) -> Res
 /// The hex SHA-256 of `bytes`.
 pub fn sha256(bytes: &[u8]) -> String {
     crate::node::reads::sha256(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(path: &str, copy: Option<&str>) -> Entry {
+        Entry {
+            certsd_history: 1,
+            id: 3,
+            time: String::new(),
+            files: vec![Touched {
+                path: path.into(),
+                before: Some(State {
+                    sha256: "0".repeat(64),
+                    mode: 0o644,
+                    backup: copy.map(String::from),
+                }),
+                after: None,
+                secret: false,
+                needs_restart: false,
+            }],
+            created_dirs: Vec::new(),
+            rolled_back: false,
+        }
+    }
+
+    #[test]
+    fn an_entry_naming_paths_certsd_would_not_write_is_refused() {
+        let dir = NodePath::fixed("/etc/containerd/.certsd-history");
+        let at = entry_path(&dir, 3);
+        let good = entry(
+            "/etc/containerd/certs.d/r/ca.crt",
+            Some("/etc/containerd/.certsd-history/000003/0-ca.crt"),
+        );
+        assert!(check(&at, &good, &dir, 3).is_ok());
+        for bad in [
+            entry("/etc/containerd/../shadow", None),
+            entry("etc/shadow", None),
+            entry("/etc/containerd/ca.crt", Some("/etc/shadow")),
+            entry(
+                "/etc/containerd/ca.crt",
+                Some("/etc/containerd/.certsd-history/000004/0-ca.crt"),
+            ),
+        ] {
+            assert!(check(&at, &bad, &dir, 3).is_err(), "{bad:?}");
+        }
+        assert!(
+            check(&at, &good, &dir, 4).is_err(),
+            "an entry under another number"
+        );
+    }
+
+    #[test]
+    fn an_entry_reads_back_as_written() {
+        let e = entry("/etc/x", None);
+        let back: Entry = serde_json::from_slice(&to_json(&e)).unwrap();
+        assert_eq!(back, e);
+        assert!(serde_json::from_str::<Entry>("{\"certsd_history\":1,\"extra\":1}").is_err());
+    }
 }

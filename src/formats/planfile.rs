@@ -269,7 +269,7 @@ mod tests {
         }
         let extra = text.replacen("# target", "# note hi\n# target", 1);
         let err = PlanFile::parse("p", &extra).unwrap_err().to_string();
-        assert!(err.contains("p:5: unknown plan line"), "{err}");
+        assert!(err.contains("p:6: unknown plan line"), "{err}");
         assert!(PlanFile::parse("p", "hello").is_err());
         assert!(PlanFile::parse("p", "").is_err());
     }
