@@ -50,7 +50,16 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<Code> {
     let origin = Origin::CommandLine(cli::flag_name);
     let global = cli.global.input();
     match &cli.command {
+        Command::Plan(args) if args.plan.is_some() => {
+            let file = args.plan.as_deref().unwrap_or(std::path::Path::new(""));
+            commands::planfile::show(file, &global, &origin, args.detailed_exitcode)
+        }
         Command::Plan(args) => {
+            let save = args
+                .out
+                .as_deref()
+                .map(|out| commands::planfile::Save::new(out, &args.spec.input()))
+                .transpose()?;
             let mut run = commands::source::prepare(
                 &global,
                 &origin,
@@ -58,13 +67,19 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<Code> {
                 &args.spec.input(),
             )?;
             run.migrate = args.trust.migrate(&origin);
-            commands::trust::plan(&run, args.detailed_exitcode)
+            commands::trust::plan(&run, args.detailed_exitcode, save.as_ref())
         }
         Command::Apply(args) => {
             let global = settings::GlobalInput {
                 no_validate: args.no_validate,
                 ..global
             };
+            if let Some(file) = &args.plan {
+                let saved = commands::planfile::read(file)?;
+                let run =
+                    commands::planfile::prepare(&saved, &global, &args.spec.input(), &origin)?;
+                return commands::trust::apply(&run, Some(&saved));
+            }
             let mut run = commands::source::prepare(
                 &global,
                 &origin,
@@ -72,7 +87,26 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<Code> {
                 &args.spec.input(),
             )?;
             run.migrate = args.trust.migrate(&origin);
-            commands::trust::apply(&run)
+            commands::trust::apply(&run, None)
+        }
+        Command::Rollback(args) => {
+            let settings = Settings::new(&global, &origin)?;
+            let options = core::rollback::Options {
+                steps: args.steps,
+                force: args.force,
+            };
+            let restart = settings::SourceInput {
+                restart: args.restart,
+                restart_command: args.restart_command.clone(),
+                ..settings::SourceInput::default()
+            };
+            let request = commands::rollback::Request {
+                options,
+                dry_run: args.dry_run,
+                detailed_exitcode: args.detailed_exitcode,
+                restart: commands::source::restart(&restart)?,
+            };
+            commands::rollback::run(&settings, &request)
         }
         Command::Cert(c) => commands::cert::run(&c.job(), global.output, global.write, &origin),
         Command::Doctor(args) => {

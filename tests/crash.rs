@@ -43,6 +43,35 @@ fn self_signed_tree(root: &Path, pki: &Path) {
     );
 }
 
+/// A node where one apply (mirror, CA, client pair, config.toml edited)
+/// is recorded in the history, for the rollback scenario.
+fn applied_tree(root: &Path, pki: &Path) {
+    with_config(root, pki);
+    let args = expand(APPLY, root, pki);
+    ok(
+        &certsd().args(&args).output().unwrap(),
+        "preparing an applied tree",
+    );
+}
+
+const APPLY: &[&str] = &[
+    "--root",
+    "{root}",
+    "apply",
+    "--containerd-version",
+    "1.7.24",
+    "--host",
+    "reg.example.com:5000",
+    "--mirror",
+    "https://m1.example.com",
+    "--ca",
+    "{pki}/ca.crt",
+    "--client-cert",
+    "{pki}/client.crt",
+    "--client-key",
+    "{pki}/client.key",
+];
+
 const SELF_SIGNED: &[&str] = &[
     "--root",
     "{root}",
@@ -64,23 +93,14 @@ pub fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "apply --host (mirror, ca, client pair, config.toml with backup)",
             prepare: with_config,
-            args: &[
-                "--root",
-                "{root}",
-                "apply",
-                "--containerd-version",
-                "1.7.24",
-                "--host",
-                "reg.example.com:5000",
-                "--mirror",
-                "https://m1.example.com",
-                "--ca",
-                "{pki}/ca.crt",
-                "--client-cert",
-                "{pki}/client.crt",
-                "--client-key",
-                "{pki}/client.key",
-            ],
+            args: APPLY,
+        },
+        Scenario {
+            // Deletes, a config.toml restored from its backup, directories
+            // removed, the history entry marked: one group.
+            name: "rollback (of that apply)",
+            prepare: applied_tree,
+            args: &["--root", "{root}", "rollback"],
         },
         Scenario {
             name: "apply --self-signed (fresh node)",

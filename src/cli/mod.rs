@@ -9,6 +9,7 @@
 pub mod cert;
 pub mod docs;
 mod input;
+pub mod replay;
 
 pub use input::flag_name;
 
@@ -77,6 +78,8 @@ pub enum Command {
     /// Make and inspect registry certificates.
     #[command(subcommand)]
     Cert(cert::CertCommand),
+    /// Undo the last apply: restore the files it replaced, remove the ones it created.
+    Rollback(RollbackArgs),
     /// Say why a node cannot pull: read the node as the installed containerd
     /// would, report every problem with its file, line and fix. Writes nothing.
     Doctor(DoctorArgs),
@@ -119,6 +122,36 @@ pub struct PlanArgs {
     /// Exit 0 when nothing would change, 2 when changes are pending, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Also write the plan to FILE (the diff, and the hash of every file it was computed from) for `apply --plan FILE`.
+    #[arg(long, value_name = "FILE", conflicts_with = "plan")]
+    pub out: Option<PathBuf>,
+    /// Show a saved plan again, and whether it still applies.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["host", "file", "from_k3s", "migrate"])]
+    pub plan: Option<PathBuf>,
+}
+
+/// `certsd rollback`.
+#[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools)] // one bool per on/off flag, as the user types them
+pub struct RollbackArgs {
+    /// Print the diff of the rollback; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: exit 0 when nothing would change, 2 when changes are pending.
+    #[arg(long, requires = "dry_run")]
+    pub detailed_exitcode: bool,
+    /// Go back this many applies (newest first).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub steps: usize,
+    /// Restore files even when they changed since their apply.
+    #[arg(long)]
+    pub force: bool,
+    /// Restart containerd when (and only when) config.toml changed.
+    #[arg(long)]
+    pub restart: bool,
+    /// The restart command, run without a shell [default: systemctl restart containerd].
+    #[arg(long, value_name = "'CMD ARGS'", requires = "restart")]
+    pub restart_command: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +163,9 @@ pub struct ApplyArgs {
     pub no_validate: bool,
     #[command(flatten)]
     pub spec: SpecArgs,
+    /// Apply exactly the plan `plan --out FILE` saved; refused when a file it was computed from changed.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["host", "file", "from_k3s", "migrate"])]
+    pub plan: Option<PathBuf>,
 }
 
 /// Every registry of the node at once, from a spec file.

@@ -3,6 +3,8 @@
 pub mod ansible;
 pub mod cert;
 pub mod doctor;
+pub mod planfile;
+pub mod rollback;
 pub mod source;
 pub mod trust;
 pub mod validate;

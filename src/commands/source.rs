@@ -68,6 +68,11 @@ pub fn prepare(
     })
 }
 
+/// With `--restart`: the restart command's words.
+pub fn restart(source: &SourceInput) -> Result<Option<Vec<String>>> {
+    source.restart.then(|| restart_words(source)).transpose()
+}
+
 fn restart_words(source: &SourceInput) -> Result<Vec<String>> {
     let raw = source.restart_command.as_deref().unwrap_or(DEFAULT_RESTART);
     match shlex::split(raw) {

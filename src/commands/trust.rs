@@ -5,9 +5,10 @@ use std::io;
 
 use anyhow::{Result, anyhow};
 
+use super::planfile::{self, Save, Saved};
 use super::source::Prepared;
-use crate::core::issuance;
 use crate::core::plan::{Notice, Plan};
+use crate::core::{history, issuance};
 use crate::core::{migrate, planner};
 use crate::exit_codes::{Code, is_broken_pipe};
 use crate::node::Node;
@@ -40,16 +41,69 @@ impl Prepared {
         }
         Ok((node, plan))
     }
+
+    /// The plan, and every file computing it read (for `plan --out`).
+    fn plan_recorded(&self) -> Result<(Node, Plan, Vec<crate::node::reads::Read>)> {
+        let (result, reads) = crate::node::reads::record(|| self.plan());
+        let (node, plan) = result?;
+        Ok((node, plan, reads))
+    }
 }
 
-/// `certsd plan`.
-pub fn plan(run: &Prepared, detailed_exitcode: bool) -> Result<Code> {
+/// `plan --plan`: whether the saved plan is what would be computed now;
+/// `Ok(true)` when it still applies and changes something.
+pub(super) fn check_saved(run: &Prepared, saved: &Saved) -> Result<bool> {
+    let (node, plan) = run.plan()?;
+    planfile::check_result(saved, &node, &shown_text(&plan)?)?;
+    Ok(plan.changed())
+}
+
+/// What `plan` prints on stdout as text (pending certificates, moves, the
+/// diff): the part of a saved plan that is reviewed.
+fn shown_text(plan: &Plan) -> Result<String> {
+    let mut out = Vec::new();
+    report::print_plan(plan, None, Output::Text, &mut out, &mut io::sink())?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The plan the writer gets: `plan` and the files that record it in the
+/// history, so both land in one crash-safe group.
+fn with_history(run: &Prepared, plan: &Plan) -> Result<Plan> {
+    let format = time::format_description::well_known::Rfc3339;
+    let record = history::Record {
+        root: &run.settings.root,
+        config: &run.settings.config,
+        keep: run.settings.write.keep_backups,
+        time: time::OffsetDateTime::now_utc()
+            .format(&format)
+            .unwrap_or_default(),
+    };
+    let mut files = plan.files.clone();
+    files.extend(history::record(&record, plan)?);
+    Ok(Plan {
+        files,
+        ..Plan::default()
+    })
+}
+
+/// Leaves the history's own files out of what the user is told was written.
+pub(super) fn without_history(outcome: &mut writer::Outcome, config: &crate::node::NodePath) {
+    let dir = history::dir(config);
+    let inside = format!("{dir}/");
+    outcome.written.retain(|p| !p.as_str().starts_with(&inside));
+}
+
+/// `certsd plan` (with `save`: `plan --out FILE`).
+pub fn plan(run: &Prepared, detailed_exitcode: bool, save: Option<&Save>) -> Result<Code> {
     if writer::interrupted(run.settings.root.dir()) {
         eprintln!(
             "warning: a certsd run was killed while writing; this plan shows the files as it left them, and the next apply completes or undoes its writes first"
         );
     }
-    let (_, plan) = run.plan()?;
+    let (node, plan, reads) = run.plan_recorded()?;
+    if let Some(save) = save {
+        planfile::save(save, run, &node, &reads, &shown_text(&plan)?)?;
+    }
     let output = run.settings.output;
     let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
     shown(report::print_plan(&plan, None, output, &mut out, &mut err))?;
@@ -61,9 +115,11 @@ pub fn plan(run: &Prepared, detailed_exitcode: bool) -> Result<Code> {
     })
 }
 
-/// `certsd apply`: plans under the lock, makes the certificates it orders,
-/// prints, writes, and restarts containerd when asked and config.toml changed.
-pub fn apply(run: &Prepared) -> Result<Code> {
+/// `certsd apply`: plans under the lock (with `saved`: refuses unless the
+/// plan is exactly the saved one), makes the certificates it orders,
+/// prints, writes (recording the apply in the history), and restarts
+/// containerd when asked and config.toml changed.
+pub fn apply(run: &Prepared, saved: Option<&Saved>) -> Result<Code> {
     let settings = &run.settings;
     let options = writer::Options {
         keep_backups: settings.write.keep_backups,
@@ -73,7 +129,13 @@ pub fn apply(run: &Prepared) -> Result<Code> {
     for repair in session.repairs() {
         eprintln!("certsd: {repair}");
     }
+    if let Some(saved) = saved {
+        planfile::check_files(saved, &settings.root)?;
+    }
     let (node, mut plan) = run.plan()?;
+    if let Some(saved) = saved {
+        planfile::check_result(saved, &node, &shown_text(&plan)?)?;
+    }
     for order in std::mem::take(&mut plan.orders) {
         plan.files.extend(issuance::realize(&node, &order)?);
     }
@@ -85,7 +147,8 @@ pub fn apply(run: &Prepared) -> Result<Code> {
     }
     let validation = super::validate::before_install(settings, &run.origin, &node, &plan)?;
     shown(report::print_validation(&validation, output, &mut err))?;
-    let outcome = session.apply(&plan)?;
+    let mut outcome = session.apply(&with_history(run, &plan)?)?;
+    without_history(&mut outcome, &settings.config);
     for note in &outcome.notes {
         eprintln!("certsd: {note}");
     }

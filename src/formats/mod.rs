@@ -5,6 +5,7 @@
 pub mod containerd_config;
 pub mod hosts_toml;
 pub mod pem;
+pub mod planfile;
 pub mod spec;
 mod templates;
 pub mod toml_util;

@@ -11,6 +11,7 @@ mod dump;
 mod imports;
 mod paths;
 mod read;
+pub mod reads;
 pub mod validate;
 
 use anyhow::Result;

@@ -36,7 +36,10 @@ pub struct Existing {
 pub fn read_bounded(path: &Path, shown: &dyn Display) -> Result<Option<(Vec<u8>, Metadata)>> {
     let meta = match fs::metadata(path) {
         Ok(meta) => meta,
-        Err(err) if err.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(err) if err.kind() == ErrorKind::NotFound => {
+            super::reads::note(path, None);
+            return Ok(None);
+        }
         Err(err) => return Err(err).with_context(|| format!("{shown}: cannot read")),
     };
     refuse_special(&meta, shown)?;
@@ -52,6 +55,7 @@ pub fn read_bounded(path: &Path, shown: &dyn Display) -> Result<Option<(Vec<u8>,
         .with_context(|| format!("{shown}: cannot read"))?;
     refuse_special(&meta, shown)?;
     let bytes = read_limited(file, shown)?;
+    super::reads::note(path, Some(&bytes));
     Ok(Some((bytes, meta)))
 }
 

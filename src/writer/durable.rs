@@ -25,11 +25,16 @@ const PATH_MAX: usize = 4095;
 
 /// `.NAME.certsd-tmp-PID` beside `path`.
 pub(super) fn temp_name(path: &Path) -> PathBuf {
+    temp_name_of(path, std::process::id())
+}
+
+/// The temporary name run `pid` gave `path` (a killed run's, on recovery).
+pub(super) fn temp_name_of(path: &Path, pid: u32) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(format!(".{name}.certsd-tmp-{}", std::process::id()))
+    path.with_file_name(format!(".{name}.certsd-tmp-{pid}"))
 }
 
 /// Whether `name` is one certsd gives its temporary files.

@@ -158,6 +158,8 @@ fn roll_forward(root: &Path, journal: &Journal) -> Result<String> {
                 }
             }
             _ if entry.dir => {
+                // A killed run's own temporary files in it are not "something".
+                durable::remove_debris(&target);
                 // Not empty: something appeared there since; keep it.
                 if fs::remove_dir(&target).is_ok() {
                     done.push(entry.node.clone());
@@ -168,6 +170,9 @@ fn roll_forward(root: &Path, journal: &Journal) -> Result<String> {
                     durable::remove_atomic(&target)
                         .with_context(|| format!("{}: cannot finish removing it", entry.node))?;
                     done.push(entry.node.clone());
+                } else {
+                    // Killed between moving the file aside and unlinking it.
+                    let _ = fs::remove_file(durable::temp_name_of(&target, journal.pid));
                 }
             }
         }

@@ -29,12 +29,21 @@ pub fn shape(dir: &Path) -> BTreeMap<String, u32> {
             .into_owned();
         let rel = match rel.find(".certsd-backup-") {
             Some(at) => format!("{}.certsd-backup-*", &rel[..at]),
-            None => rel,
+            None => history_pattern(&rel).unwrap_or(rel),
         };
         let mode = entry.metadata().unwrap().permissions().mode() & 0o7777;
         out.insert(rel, mode);
     }
     out
+}
+
+/// History entries and their copies are numbered per apply: a rerun that
+/// legitimately applies again (`--renew`) adds one, as it adds a backup.
+fn history_pattern(rel: &str) -> Option<String> {
+    let at = rel.find(".certsd-history/")? + ".certsd-history/".len();
+    let (head, tail) = rel.split_at(at);
+    let kind = if tail.contains('/') { "*/*" } else { "*.json" };
+    Some(format!("{head}{kind}"))
 }
 
 /// Leftovers of a run: temporary files and journals.
@@ -56,7 +65,11 @@ pub fn torn(root: &Path) -> Vec<String> {
         }
         let text = fs::read_to_string(path).unwrap_or_default();
         let shown = path.display();
-        if name.ends_with(".toml") || name.contains(".toml.certsd-backup") {
+        if name.ends_with(".json") && path.to_string_lossy().contains(".certsd-history/") {
+            if serde_json::from_str::<serde_json::Value>(&text).is_err() {
+                bad.push(format!("{shown}: a history entry that is not whole JSON"));
+            }
+        } else if name.ends_with(".toml") || name.contains(".toml.certsd-backup") {
             match text.parse::<toml_edit::DocumentMut>() {
                 Err(err) => bad.push(format!("{shown}: does not parse: {err}")),
                 Ok(doc) if name == "hosts.toml" => bad.extend(dangling(root, path, &doc)),

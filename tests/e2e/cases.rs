@@ -16,6 +16,7 @@ use super::registry::{self, Registry, Tls};
 use super::{cri, oci, pki, say};
 
 mod migrate;
+mod rollback;
 
 /// The registry's name: not loopback-looking, so containerd applies normal
 /// TLS rules; it resolves to 127.0.0.1 only inside the test's namespace.
@@ -753,6 +754,7 @@ pub fn run(bin: &Binaries) {
     ));
 
     run.no_hosts();
+    run.spec_rollback();
     run.ca_and_skip_verify(&mirror);
     run.no_host_table();
     run.mtls();

@@ -1,0 +1,138 @@
+//! `certsd rollback`: undo the last applies (see `core::rollback`), shown
+//! as a diff first (`--dry-run` stops there), written through the writer
+//! as one crash-safe group, and containerd restarted with `--restart` when
+//! config.toml changed.
+
+use std::io;
+
+use anyhow::{Result, anyhow};
+
+use super::trust::{restart, shown, without_history};
+use crate::core::plan::Plan;
+use crate::core::rollback::{self, Rollback};
+use crate::exit_codes::Code;
+use crate::node::validate::Validation;
+use crate::render::report::{self, Restart};
+use crate::settings::{Output, Settings};
+use crate::writer;
+
+/// What the user asked of `rollback`.
+pub struct Request {
+    pub options: rollback::Options,
+    pub dry_run: bool,
+    pub detailed_exitcode: bool,
+    /// The restart command's words, with `--restart`.
+    pub restart: Option<Vec<String>>,
+}
+
+/// `certsd rollback`.
+pub fn run(settings: &Settings, request: &Request) -> Result<Code> {
+    if request.dry_run {
+        let planned = rollback::plan(&settings.root, &settings.config, request.options)?;
+        tell(&planned, settings.output, true);
+        let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
+        shown(report::print_plan(
+            &planned.plan,
+            None,
+            settings.output,
+            &mut out,
+            &mut err,
+        ))?;
+        if settings.output == Output::Text {
+            let n = planned.plan.files.iter().filter(|f| f.changes()).count();
+            eprintln!(
+                "certsd: {n} file(s) to change; `certsd rollback` with the same options writes them"
+            );
+        }
+        return Ok(if request.detailed_exitcode && planned.plan.changed() {
+            Code::ChangesPending
+        } else {
+            Code::Success
+        });
+    }
+    let options = writer::Options {
+        keep_backups: settings.write.keep_backups,
+        lock_timeout: settings.write.lock_timeout,
+    };
+    let session = writer::Session::for_root(&settings.root, options)?;
+    for repair in session.repairs() {
+        eprintln!("certsd: {repair}");
+    }
+    let planned = rollback::plan(&settings.root, &settings.config, request.options)?;
+    tell(&planned, settings.output, false);
+    let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
+    if settings.output == Output::Text {
+        shown(report::print_plan(
+            &planned.plan,
+            None,
+            settings.output,
+            &mut out,
+            &mut err,
+        ))?;
+    }
+    let mut files = planned.plan.files.clone();
+    files.extend(planned.marks.iter().cloned());
+    // The restored files carry no backup flag: the history keeps their copies.
+    let mut outcome = session.apply(&Plan {
+        files,
+        ..Plan::default()
+    })?;
+    without_history(&mut outcome, &settings.config);
+    let restart = match &request.restart {
+        Some(words) if planned.plan.restart_required() => restart(words),
+        _ => Restart::NotRun,
+    };
+    let validation = Validation::skipped(
+        None,
+        "rollback restores files containerd ran with before".into(),
+    );
+    let applied = report::Applied {
+        outcome: &outcome,
+        restart: &restart,
+        validation: &validation,
+    };
+    if settings.output == Output::Json {
+        shown(report::print_plan(
+            &planned.plan,
+            Some(&applied),
+            settings.output,
+            &mut out,
+            &mut err,
+        ))?;
+    }
+    shown(report::summarize_apply(
+        &planned.plan,
+        &applied,
+        settings.output,
+        &mut err,
+    ))?;
+    if let Restart::Failed { command, why } = restart {
+        return Err(anyhow!(
+            "the files were restored, but the restart command `{command}` failed: {why}; restart containerd yourself"
+        ));
+    }
+    Ok(Code::Success)
+}
+
+/// Which applies the rollback undoes, on stderr (text only).
+fn tell(planned: &Rollback, output: Output, dry_run: bool) {
+    if output == Output::Json {
+        return;
+    }
+    let ids = |ids: &[u32]| {
+        ids.iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !planned.already.is_empty() {
+        eprintln!(
+            "certsd: apply {} already rolled back",
+            ids(&planned.already)
+        );
+    }
+    if !planned.undone.is_empty() {
+        let verb = if dry_run { "would undo" } else { "undoing" };
+        eprintln!("certsd: rollback {verb} apply {}", ids(&planned.undone));
+    }
+}
