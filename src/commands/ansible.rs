@@ -13,17 +13,14 @@ use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use serde_json::Value;
 
 use super::source::{DEFAULT_RESTART, Prepared};
-use super::trust;
-use super::validate;
-use crate::core::issuance;
+use super::trust::{self, Step};
 use crate::exit_codes::Code;
 use crate::formats::spec::MAX_BYTES;
 use crate::render::ansible::{self as result, Extra};
-use crate::render::report::{Applied, Restart};
 use crate::settings::ansible::ModuleArgs;
 use crate::settings::{Field, GlobalInput, Origin, Output, Settings};
 use crate::writer;
@@ -134,54 +131,33 @@ fn check(run: &Prepared, diff: bool) -> Result<Value> {
 /// The steps of `certsd apply` (commands/trust.rs), in the same order, with
 /// what it prints on stderr collected as warnings instead.
 fn apply(run: &Prepared, diff: bool) -> Result<(Value, Code)> {
-    let settings = &run.settings;
-    let options = writer::Options {
-        keep_backups: settings.write.keep_backups,
-        lock_timeout: settings.write.lock_timeout,
-    };
-    let session = writer::Session::for_root(&settings.root, options)?;
-    let mut warnings: Vec<String> = session
-        .repairs()
-        .iter()
-        .map(|r| format!("certsd: {r}"))
-        .collect();
-    let (node, mut plan) = run.plan()?;
-    for order in std::mem::take(&mut plan.orders) {
-        plan.files.extend(issuance::realize(&node, &order)?);
-    }
-    let validation = validate::before_install(settings, &run.origin, &node, &plan)?;
-    if let (false, Some(_), Some(reason)) = (validation.ran, &validation.binary, &validation.reason)
-    {
-        warnings.push(format!("config.toml not checked by containerd: {reason}"));
-    }
-    let outcome = session.apply(&plan)?;
-    let restart = match &run.restart {
-        Some(words) if plan.restart_required() => trust::restart(words),
-        _ => Restart::NotRun,
-    };
-    let applied = Applied {
-        outcome: &outcome,
-        restart: &restart,
-        validation: &validation,
-    };
+    let mut warnings: Vec<String> = Vec::new();
+    let done = trust::execute(run, None, &mut |step| {
+        match step {
+            Step::Repaired(line) | Step::Noted(line) => warnings.push(format!("certsd: {line}")),
+            Step::Validated(v) => {
+                if let (false, Some(_), Some(reason)) = (v.ran, &v.binary, &v.reason) {
+                    warnings.push(format!("config.toml not checked by containerd: {reason}"));
+                }
+            }
+            Step::Planned(_) => {}
+        }
+        Ok(())
+    })?;
+    let applied = done.applied();
     let report = result::result(
-        &plan,
+        &done.plan,
         &Extra {
             warnings: &warnings,
             diff,
             applied: Some(&applied),
         },
     );
-    if let Restart::Failed { command, why } = &restart {
-        let err = anyhow!(
-            "the files were written ({} changed), but the restart command `{command}` failed: {why}; \
-             restart containerd yourself to load the new config.toml",
-            outcome.written.len()
-        );
-        return Ok((
+    match done.restart_failure() {
+        Some(err) => Ok((
             result::failed_after(report, &format!("{err:#}")),
             Code::Failure,
-        ));
+        )),
+        None => Ok((report, Code::Success)),
     }
-    Ok((report, Code::Success))
 }

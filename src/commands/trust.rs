@@ -12,6 +12,7 @@ use crate::core::{history, issuance};
 use crate::core::{migrate, planner};
 use crate::exit_codes::{Code, is_broken_pipe};
 use crate::node::Node;
+use crate::node::validate::Validation;
 use crate::render::report::{self, Restart};
 use crate::settings::{Output, RegistryRequest};
 use crate::writer;
@@ -115,11 +116,60 @@ pub fn plan(run: &Prepared, detailed_exitcode: bool, save: Option<&Save>) -> Res
     })
 }
 
-/// `certsd apply`: plans under the lock (with `saved`: refuses unless the
-/// plan is exactly the saved one), makes the certificates it orders,
-/// prints, writes (recording the apply in the history), and restarts
-/// containerd when asked and config.toml changed.
-pub fn apply(run: &Prepared, saved: Option<&Saved>) -> Result<Code> {
+/// What `execute` tells its caller as it goes, so the CLI can print (the
+/// diff before writing, for a failed write still shows what was meant) and
+/// the Ansible module can collect warnings, from one sequence of steps.
+pub(crate) enum Step<'a> {
+    /// A killed run's writes were completed or undone (`certsd: ...`).
+    Repaired(&'a str),
+    /// The plan, certificates made, before anything is validated or written.
+    Planned(&'a Plan),
+    /// containerd judged (or did not judge) the new config.toml.
+    Validated(&'a Validation),
+    /// Something the writer did besides the plan (debris, old backups).
+    Noted(&'a str),
+}
+
+/// What an apply did.
+pub(crate) struct Executed {
+    pub plan: Plan,
+    pub outcome: writer::Outcome,
+    pub validation: Validation,
+    pub restart: Restart,
+}
+
+impl Executed {
+    pub(crate) fn applied(&self) -> report::Applied<'_> {
+        report::Applied {
+            outcome: &self.outcome,
+            restart: &self.restart,
+            validation: &self.validation,
+        }
+    }
+
+    /// The error to report when the restart command failed (the files are written).
+    pub(crate) fn restart_failure(&self) -> Option<anyhow::Error> {
+        let Restart::Failed { command, why } = &self.restart else {
+            return None;
+        };
+        Some(anyhow!(
+            "the files were written ({} changed), but the restart command `{command}` failed: {why}; \
+             restart containerd yourself to load the new config.toml",
+            self.outcome.written.len()
+        ))
+    }
+}
+
+/// The steps of an apply, for the CLI and the Ansible module alike: lock
+/// and repair, plan (with `saved`: refuse unless the plan is exactly the
+/// saved one), make the certificates it orders, have containerd validate,
+/// write (recording the apply in the history), restart when asked and
+/// config.toml changed.
+pub(crate) fn execute(
+    run: &Prepared,
+    saved: Option<&Saved>,
+    on: &mut dyn FnMut(Step<'_>) -> Result<()>,
+) -> Result<Executed> {
     let settings = &run.settings;
     let options = writer::Options {
         keep_backups: settings.write.keep_backups,
@@ -127,7 +177,7 @@ pub fn apply(run: &Prepared, saved: Option<&Saved>) -> Result<Code> {
     };
     let session = writer::Session::for_root(&settings.root, options)?;
     for repair in session.repairs() {
-        eprintln!("certsd: {repair}");
+        on(Step::Repaired(repair))?;
     }
     if let Some(saved) = saved {
         planfile::check_files(saved, &settings.root)?;
@@ -139,46 +189,58 @@ pub fn apply(run: &Prepared, saved: Option<&Saved>) -> Result<Code> {
     for order in std::mem::take(&mut plan.orders) {
         plan.files.extend(issuance::realize(&node, &order)?);
     }
-    let output = settings.output;
-    let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
-    // Text: show the diff before writing, so a failed write still shows what was meant.
-    if output == Output::Text {
-        shown(report::print_plan(&plan, None, output, &mut out, &mut err))?;
-    }
+    on(Step::Planned(&plan))?;
     let validation = super::validate::before_install(settings, &run.origin, &node, &plan)?;
-    shown(report::print_validation(&validation, output, &mut err))?;
+    on(Step::Validated(&validation))?;
     let mut outcome = session.apply(&with_history(run, &plan)?)?;
     without_history(&mut outcome, &settings.config);
     for note in &outcome.notes {
-        eprintln!("certsd: {note}");
+        on(Step::Noted(note))?;
     }
     let restart = match &run.restart {
         Some(words) if plan.restart_required() => restart(words),
         _ => Restart::NotRun,
     };
-    let applied = report::Applied {
-        outcome: &outcome,
-        restart: &restart,
-        validation: &validation,
-    };
+    Ok(Executed {
+        plan,
+        outcome,
+        validation,
+        restart,
+    })
+}
+
+/// `certsd apply`: [`execute`], printing as it goes.
+pub fn apply(run: &Prepared, saved: Option<&Saved>) -> Result<Code> {
+    let output = run.settings.output;
+    let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
+    let done = execute(run, saved, &mut |step| match step {
+        Step::Repaired(line) | Step::Noted(line) => {
+            eprintln!("certsd: {line}");
+            Ok(())
+        }
+        Step::Planned(plan) if output == Output::Text => {
+            shown(report::print_plan(plan, None, output, &mut out, &mut err))
+        }
+        Step::Planned(_) => Ok(()),
+        Step::Validated(v) => shown(report::print_validation(v, output, &mut err)),
+    })?;
+    let applied = done.applied();
     if output == Output::Json {
         shown(report::print_plan(
-            &plan,
+            &done.plan,
             Some(&applied),
             output,
             &mut out,
             &mut err,
         ))?;
     }
-    shown(report::summarize_apply(&plan, &applied, output, &mut err))?;
-    if let Restart::Failed { command, why } = restart {
-        return Err(anyhow!(
-            "the files were written ({} changed), but the restart command `{command}` failed: {why}; \
-             restart containerd yourself to load the new config.toml",
-            outcome.written.len()
-        ));
+    shown(report::summarize_apply(
+        &done.plan, &applied, output, &mut err,
+    ))?;
+    match done.restart_failure() {
+        Some(err) => Err(err),
+        None => Ok(Code::Success),
     }
-    Ok(Code::Success)
 }
 
 /// Runs the restart command without a shell, its output passed through to stderr.
