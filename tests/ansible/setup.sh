@@ -31,7 +31,9 @@ if [ ! -f "$marker" ] || [ "$(cat "$marker")" != "$want" ]; then
     "$venv/bin/pip" install -q "$ansible_spec" "${libs[@]}" >&2
     printf '%s' "$want" >"$marker"
 fi
-"$venv/bin/ansible-playbook" --version | head -n1 >&2
+# Not `| head -n1`: with pipefail, ansible's broken pipe would fail the script.
+version="$("$venv/bin/ansible-playbook" --version)"
+echo "ansible setup: ${version%%$'\n'*}" >&2
 
 if [ ! -f "$cloud/root/usr/bin/cloud-init" ]; then
     echo "ansible setup: unpacking Debian's cloud-init into $cloud/root" >&2
