@@ -4,8 +4,10 @@
 //! node will see it at run time. `--root` only changes where certsd itself
 //! reads and writes, which matters for image builds and for tests.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::Result;
 
@@ -42,32 +44,127 @@ impl Root {
     /// same place, and nothing lands outside `--root`. Parts that do not
     /// exist yet are kept as they are.
     pub fn resolve(&self, node: &NodePath) -> anyhow::Result<PathBuf> {
+        let walk = self.walk(Walked::default(), &node.0, node)?;
+        Ok(self.0.join(walk.done))
+    }
+
+    /// Walks `rest` from where `from` left off: the same walk as
+    /// [`Root::resolve`] over the whole path, since every part of a path
+    /// (links it meets included) is done before the next part starts. A
+    /// caller resolving many files of one directory walks the directory once
+    /// and each file's name from there ([`Resolver`]), instead of reading
+    /// every link of every parent again.
+    fn walk(&self, from: Walked, rest: &Path, node: &NodePath) -> Result<Walked> {
         let mut todo: Vec<OsString> = Vec::new();
-        push_parts(&mut todo, &node.0);
-        let mut done = PathBuf::new();
-        let mut links = 0;
+        push_parts(&mut todo, rest);
+        let Walked {
+            mut done,
+            mut links,
+            ..
+        } = from;
+        let mut last = None;
         while let Some(part) = todo.pop() {
+            last = None;
             if part == ".." {
                 done.pop();
                 continue;
             }
             let candidate = self.0.join(&done).join(&part);
-            match std::fs::read_link(&candidate) {
-                Ok(target) => {
-                    links += 1;
-                    if links > 40 {
-                        anyhow::bail!("{node}: too many levels of symbolic links");
-                    }
-                    if target.is_absolute() {
-                        done = PathBuf::new();
-                    }
-                    push_parts(&mut todo, &target);
+            // lstat rather than readlink: the same answer for links, and
+            // for the last part what reading the file needs to know.
+            let meta = std::fs::symlink_metadata(&candidate);
+            let target = match &meta {
+                Ok(m) if m.file_type().is_symlink() => std::fs::read_link(&candidate).ok(),
+                _ => None,
+            };
+            if let Some(target) = target {
+                links += 1;
+                if links > 40 {
+                    anyhow::bail!("{node}: too many levels of symbolic links");
                 }
-                Err(_) => done.push(part),
+                if target.is_absolute() {
+                    done = PathBuf::new();
+                }
+                push_parts(&mut todo, &target);
+            } else {
+                done.push(part);
+                last = meta.ok().filter(|m| !m.file_type().is_symlink());
             }
         }
-        Ok(self.0.join(done))
+        Ok(Walked { done, links, last })
     }
+}
+
+/// [`Root::resolve`] for many paths: each directory's walk is done once and
+/// kept, so the files of one directory (and the directories of one parent)
+/// cost one link lookup each instead of one per part of their path. Only
+/// for a stretch of reading or planning in which certsd itself changes no
+/// directory or link.
+#[derive(Debug)]
+pub struct Resolver {
+    root: Root,
+    walked: Mutex<HashMap<String, Walked>>,
+}
+
+impl Resolver {
+    pub fn new(root: Root) -> Resolver {
+        Resolver {
+            root,
+            walked: Mutex::default(),
+        }
+    }
+
+    /// The root it resolves in.
+    pub fn root(&self) -> &Root {
+        &self.root
+    }
+
+    /// What [`Root::resolve`] gives for `node`.
+    pub fn resolve(&self, node: &NodePath) -> Result<PathBuf> {
+        Ok(self.resolve_stat(node)?.0)
+    }
+
+    /// [`Resolver::resolve`], with the real path's metadata when the walk
+    /// found it (it exists and is no link): one lstat that reading the
+    /// file can use instead of a stat of its own.
+    pub fn resolve_stat(&self, node: &NodePath) -> Result<(PathBuf, Option<std::fs::Metadata>)> {
+        let walked = self.walk_path(&node.0, node)?;
+        Ok((self.root.0.join(walked.done), walked.last))
+    }
+
+    /// The walk of `path`: its parent's (kept), then its last part. Paths
+    /// ending in `..` or at the root walk whole.
+    fn walk_path(&self, path: &Path, node: &NodePath) -> Result<Walked> {
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return self.root.walk(Walked::default(), path, node);
+        };
+        let from = match dir.to_str() {
+            Some(key) if dir.parent().is_some() => self.dir_walk(key, dir, node)?,
+            _ => self.root.walk(Walked::default(), dir, node)?,
+        };
+        self.root.walk(from, Path::new(name), node)
+    }
+
+    fn dir_walk(&self, key: &str, dir: &Path, node: &NodePath) -> Result<Walked> {
+        if let Some(done) = self.walked.lock().ok().and_then(|c| c.get(key).cloned()) {
+            return Ok(done);
+        }
+        let walked = self.walk_path(dir, node)?;
+        if let Ok(mut cache) = self.walked.lock() {
+            cache.insert(key.to_string(), walked.clone());
+        }
+        Ok(walked)
+    }
+}
+
+/// Where a walk through the root stands: the real path so far (relative to
+/// the root) and the links followed to get there.
+#[derive(Debug, Clone, Default)]
+struct Walked {
+    done: PathBuf,
+    links: u32,
+    /// lstat of the real path, when its last part exists and is no link.
+    last: Option<std::fs::Metadata>,
 }
 
 /// Queues a path's parts so that `pop` yields them first to last.
