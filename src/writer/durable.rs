@@ -29,7 +29,14 @@ pub(super) fn temp_name(path: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(format!(".{name}.certsd-tmp-{}", std::process::id()))
+    path.with_file_name(format!(".{name}.certsd-tmp-{}", pid()))
+}
+
+/// This process's id, asked of the kernel once (glibc does not cache
+/// getpid, and every file of a group needs its temporary name several times).
+fn pid() -> u32 {
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *PID.get_or_init(std::process::id)
 }
 
 /// Whether `name` is one certsd gives its temporary files.
@@ -146,7 +153,7 @@ pub(super) fn remove_debris(dir: &Path) -> usize {
         let Some(pid) = name.to_str().and_then(temp_pid) else {
             continue;
         };
-        let alive = pid != std::process::id()
+        let alive = pid != self::pid()
             && Path::new(&format!("/proc/{pid}"))
                 .symlink_metadata()
                 .is_ok();
