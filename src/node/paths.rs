@@ -95,6 +95,27 @@ impl Root {
     }
 }
 
+impl Root {
+    /// [`Root::walk`] of one plain name (no `/`, `.` or `..`): when it is
+    /// no link, one lstat and no queue of parts.
+    fn walk_name(&self, from: Walked, name: &str, node: &NodePath) -> Result<Walked> {
+        let mut candidate = self.0.join(&from.done);
+        candidate.push(name);
+        match std::fs::symlink_metadata(&candidate) {
+            Ok(meta) if meta.file_type().is_symlink() => self.walk(from, Path::new(name), node),
+            meta => {
+                let mut done = from.done;
+                done.push(name);
+                Ok(Walked {
+                    done,
+                    links: from.links,
+                    last: meta.ok(),
+                })
+            }
+        }
+    }
+}
+
 /// [`Root::resolve`] for many paths: each directory's walk is done once and
 /// kept, so the files of one directory (and the directories of one parent)
 /// cost one link lookup each instead of one per part of their path. Only
@@ -133,25 +154,32 @@ impl Resolver {
     }
 
     /// The walk of `path`: its parent's (kept), then its last part. Paths
-    /// ending in `..` or at the root walk whole.
+    /// at the root, or ending in `.`, `..` or `/`, walk whole. Split as a
+    /// string: `Path::parent` parses every component again, per file.
     fn walk_path(&self, path: &Path, node: &NodePath) -> Result<Walked> {
-        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        let split = path
+            .to_str()
+            .and_then(|p| p.rsplit_once('/'))
+            .filter(|(dir, name)| !dir.is_empty() && !matches!(*name, "" | "." | ".."));
+        let Some((dir, name)) = split else {
             return self.root.walk(Walked::default(), path, node);
         };
-        let from = match dir.to_str() {
-            Some(key) if dir.parent().is_some() => self.dir_walk(key, dir, node)?,
-            _ => self.root.walk(Walked::default(), dir, node)?,
-        };
-        self.root.walk(from, Path::new(name), node)
+        let from = self.dir_walk(dir, node)?;
+        self.root.walk_name(from, name, node)
     }
 
-    fn dir_walk(&self, key: &str, dir: &Path, node: &NodePath) -> Result<Walked> {
-        if let Some(done) = self.walked.lock().ok().and_then(|c| c.get(key).cloned()) {
+    fn dir_walk(&self, dir: &str, node: &NodePath) -> Result<Walked> {
+        if let Some(done) = self.walked.lock().ok().and_then(|c| c.get(dir).cloned()) {
             return Ok(done);
         }
-        let walked = self.walk_path(dir, node)?;
+        let walked = self.walk_path(Path::new(dir), node)?;
         if let Ok(mut cache) = self.walked.lock() {
-            cache.insert(key.to_string(), walked.clone());
+            // A directory's own stat is never asked for: not kept.
+            let kept = Walked {
+                last: None,
+                ..walked.clone()
+            };
+            cache.insert(dir.to_string(), kept);
         }
         Ok(walked)
     }
@@ -302,6 +330,46 @@ mod tests {
             dir.path().join("etc/containerd/new.toml")
         );
         assert!(root.resolve(&NodePath::fixed("/etc/loop")).is_err());
+    }
+
+    #[test]
+    fn the_resolver_walks_as_resolve_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path().to_path_buf());
+        for d in ["etc/containerd/real/r", "srv/certs/a", "srv/x"] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        let link =
+            |to: &str, at: &str| std::os::unix::fs::symlink(to, dir.path().join(at)).unwrap();
+        link("real", "etc/containerd/certs.d");
+        link("/srv/certs/a", "etc/containerd/real/b");
+        link("../../x/hosts.toml", "srv/certs/a/hosts.toml");
+        link("loop", "srv/x/loop");
+        std::fs::write(dir.path().join("srv/x/hosts.toml"), "x").unwrap();
+        let paths = Resolver::new(root.clone());
+        for _ in 0..2 {
+            for p in [
+                "/etc/containerd/certs.d/r/hosts.toml",
+                "/etc/containerd/certs.d/b/hosts.toml",
+                "/etc/containerd/certs.d/b/ca.crt",
+                "/etc/containerd/certs.d/new/hosts.toml",
+                "/etc/containerd",
+                "/etc",
+            ] {
+                let node = NodePath::fixed(p);
+                assert_eq!(
+                    paths.resolve(&node).unwrap(),
+                    root.resolve(&node).unwrap(),
+                    "{p}"
+                );
+            }
+        }
+        let (real, meta) = paths
+            .resolve_stat(&NodePath::fixed("/etc/containerd/certs.d/b/hosts.toml"))
+            .unwrap();
+        assert_eq!(real, dir.path().join("srv/x/hosts.toml"));
+        assert!(meta.is_some_and(|m| m.is_file()));
+        assert!(paths.resolve(&NodePath::fixed("/srv/x/loop/f")).is_err());
     }
 
     #[test]
