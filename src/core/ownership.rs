@@ -80,8 +80,10 @@ pub fn mark(node: &Node, certs_dir: &NodePath, plan: &mut Plan) -> Result<()> {
             files,
         }
         .render();
+        let mut after = text.into_bytes();
+        after.shrink_to_fit();
         plan.files
-            .push(FileChange::write(path, existing, text.into_bytes(), 0o644));
+            .push(FileChange::write(path, existing, after, 0o644));
     }
     Ok(())
 }

@@ -462,8 +462,10 @@ fn hosts_toml_change(
     if let Some(e) = &existing {
         let text = HostsFile::new().render(spec);
         if e.bytes == text.as_bytes() {
+            let mut after = text.into_bytes();
+            after.shrink_to_fit();
             plan.files
-                .push(FileChange::write(path, existing, text.into_bytes(), 0o644));
+                .push(FileChange::write(path, existing, after, 0o644));
             return Ok(());
         }
     }
@@ -491,7 +493,9 @@ pub(super) fn hosts_toml_write(
     spec: &HostsSpec,
     credential: bool,
 ) -> FileChange {
-    let after = file.render(spec).into_bytes();
+    let mut after = file.render(spec).into_bytes();
+    // Held until the write: no growth slack, times thousands of hosts.
+    after.shrink_to_fit();
     // A credential header: 0600, and the diff shows it as `Basic <redacted>`.
     if credential {
         FileChange::exact(path, existing, after, 0o600, false)
