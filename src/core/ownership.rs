@@ -80,8 +80,10 @@ pub fn mark(node: &Node, certs_dir: &NodePath, plan: &mut Plan) -> Result<()> {
             files,
         }
         .render();
+        let mut after = text.into_bytes();
+        after.shrink_to_fit();
         plan.files
-            .push(FileChange::write(path, existing, text.into_bytes(), 0o644));
+            .push(FileChange::write(path, existing, after, 0o644));
     }
     Ok(())
 }
@@ -204,22 +206,34 @@ fn seal(dir: &NodePath, hosts_toml: &[u8]) -> String {
     ctx.update(b"certsd-owned-v1\0");
     ctx.update(dir.as_str().as_bytes());
     ctx.update(b"\0");
-    for line in text.split_inclusive('\n') {
-        ctx.update(without_credential(line).as_bytes());
+    // Without a token anywhere, every line is hashed whole: one update over
+    // the text gives the same digest as one per line, at a fraction of the cost.
+    if CREDENTIAL_TOKENS.iter().any(|t| text.contains(t)) {
+        for line in text.split_inclusive('\n') {
+            ctx.update(without_credential(line).as_bytes());
+        }
+    } else {
+        ctx.update(text.as_bytes());
     }
-    ctx.finish()
-        .as_ref()
-        .iter()
-        .fold(String::new(), |mut hex, b| {
-            let _ = write!(hex, "{b:02x}");
-            hex
-        })
+    // Hex by table: `write!` per byte cost more than the hash itself.
+    let digest = ctx.finish();
+    let mut hex = String::with_capacity(64);
+    for b in digest.as_ref() {
+        hex.push(char::from(HEX[usize::from(b >> 4)]));
+        hex.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    hex
 }
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// What starts a credential in a header value.
+const CREDENTIAL_TOKENS: [&str; 2] = ["Basic ", "Bearer "];
 
 /// The line up to a `Basic `/`Bearer ` token: the seal must not let anyone
 /// test password guesses against a world-readable file.
 fn without_credential(line: &str) -> &str {
-    ["Basic ", "Bearer "]
+    CREDENTIAL_TOKENS
         .iter()
         .find_map(|t| line.find(t).map(|i| &line[..i + t.len()]))
         .unwrap_or(line)

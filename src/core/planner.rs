@@ -260,6 +260,8 @@ pub(super) fn host_changes(
     plan: &mut Plan,
 ) -> Result<()> {
     let dir = certs_dir.join(request.host.as_str());
+    // Where this host's changes start: a mirror's copies look only there.
+    let first = plan.files.len();
     let mut ca = copies(node, &dir, &request.ca, plan)?;
     let client = match &request.client {
         Some(pair) => Some(ClientPaths {
@@ -301,7 +303,7 @@ pub(super) fn host_changes(
         override_path: request.override_path,
         dial_timeout: request.dial_timeout.clone(),
     };
-    let mirrors = mirror_trusts(node, &dir, request, &trust, plan)?;
+    let mirrors = mirror_trusts(node, (&dir, first), request, &trust, plan)?;
     hosts_toml_change(
         node,
         &dir,
@@ -316,10 +318,11 @@ pub(super) fn host_changes(
 }
 
 /// Each mirror's trust: the registry's, with what the mirror sets for itself
-/// (its own CA and client files are copied beside the registry's).
+/// (its own CA and client files are copied beside the registry's). `dir`
+/// is the host's directory and the index of its first change in the plan.
 fn mirror_trusts(
     node: &Node,
-    dir: &NodePath,
+    dir: (&NodePath, usize),
     request: &RegistryRequest,
     base: &EndpointTrust,
     plan: &mut Plan,
@@ -379,17 +382,20 @@ fn with_credential(
 }
 
 /// Like [`copy`], but a file the plan already copies (a mirror listing the
-/// registry's CA again) is not planned twice.
+/// registry's CA again) is not planned twice. Only the host's own changes
+/// (from index `dir.1`) can hold it: looking there alone keeps a spec with
+/// thousands of registries linear.
 fn copy_once(
     node: &Node,
-    dir: &NodePath,
+    (dir, first): (&NodePath, usize),
     file: &InputFile,
     mode: u32,
     secret: bool,
     plan: &mut Plan,
 ) -> Result<String> {
     let path = dir.join(&file.name);
-    if plan.files.iter().rev().any(|f| f.path == path) {
+    let own = plan.files.get(first..).unwrap_or_default();
+    if own.iter().rev().any(|f| f.path == path) {
         return Ok(path.as_str().to_string());
     }
     copy(node, dir, file, mode, secret, plan)
@@ -448,7 +454,22 @@ fn hosts_toml_change(
     plan: &mut Plan,
 ) -> Result<()> {
     let path = dir.join("hosts.toml");
-    let (existing, file) = node.hosts_file(&path)?;
+    let existing = node.file(&path)?;
+    // The every-boot case: the file holds exactly what certsd writes for
+    // `spec` as a new file. Editing it would give the same bytes (a second
+    // apply writes nothing), it has no table the run does not list and its
+    // trust is the run's, so it needs no parse, no check and no edit.
+    if let Some(e) = &existing {
+        let text = HostsFile::new().render(spec);
+        if e.bytes == text.as_bytes() {
+            let mut after = text.into_bytes();
+            after.shrink_to_fit();
+            plan.files
+                .push(FileChange::write(path, existing, after, 0o644));
+            return Ok(());
+        }
+    }
+    let file = Node::hosts_file_of(&path, existing.as_ref())?;
     for url in file.endpoint_urls() {
         if url != spec.server && !spec.endpoints.iter().any(|e| e.url == url) {
             plan.warn(Notice::warning(
@@ -472,7 +493,9 @@ pub(super) fn hosts_toml_write(
     spec: &HostsSpec,
     credential: bool,
 ) -> FileChange {
-    let after = file.render(spec).into_bytes();
+    let mut after = file.render(spec).into_bytes();
+    // Held until the write: no growth slack, times thousands of hosts.
+    after.shrink_to_fit();
     // A credential header: 0600, and the diff shows it as `Basic <redacted>`.
     if credential {
         FileChange::exact(path, existing, after, 0o600, false)

@@ -110,10 +110,16 @@ impl HostsFile {
 
     /// A new file from `templates/hosts.toml`.
     pub fn new() -> HostsFile {
-        let text = templates::hosts_toml();
-        let doc = text
-            .parse::<DocumentMut>()
-            .expect("embedded hosts template parses");
+        // Parsed once per process and cloned: a rerun over a big fleet makes
+        // one new file per host to compare with the one on disk.
+        static TEMPLATE: std::sync::OnceLock<DocumentMut> = std::sync::OnceLock::new();
+        let doc = TEMPLATE
+            .get_or_init(|| {
+                templates::hosts_toml()
+                    .parse::<DocumentMut>()
+                    .expect("embedded hosts template parses")
+            })
+            .clone();
         HostsFile {
             original: String::new(),
             doc,

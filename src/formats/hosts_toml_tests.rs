@@ -382,3 +382,66 @@ fn certsds_own_anchors_are_recognised_by_their_shape() {
     );
     assert!(!parse(&uneven).anchors_are_certsds(DIR));
 }
+
+/// The planner skips parsing a hosts.toml that is byte-identical to the new
+/// file it would write for the spec (the every-boot rerun). That holds only
+/// if editing such a file gives the same bytes, keeps every table and sees
+/// no trust change: checked here for each kind of trust and both settings
+/// of `keep_capabilities`.
+#[test]
+fn a_new_files_bytes_read_back_as_unchanged() {
+    let dir = "/etc/containerd/certs.d/r:5000";
+    let full = EndpointTrust {
+        capabilities: vec![Capability::Pull, Capability::Resolve, Capability::Push],
+        ca: vec![format!("{dir}/a.crt"), format!("{dir}/b.crt")],
+        client: Some(ClientPaths {
+            cert: format!("{dir}/c.crt"),
+            key: format!("{dir}/c.key"),
+        }),
+        skip_verify: false,
+        headers: vec![
+            ("X-Team".into(), vec!["a".into(), "b".into()]),
+            ("Authorization".into(), vec!["Basic dTpw".into()]),
+        ],
+        override_path: true,
+        dial_timeout: Some("3s".into()),
+    };
+    let insecure = EndpointTrust {
+        skip_verify: true,
+        ca: Vec::new(),
+        ..trust()
+    };
+    for keep in [false, true] {
+        for (server, urls) in [
+            ("https://r:5000", vec!["https://r:5000"]),
+            ("https://r:5000", vec!["https://m1/v2/r", "https://m2"]),
+            ("", vec!["https://m1"]),
+        ] {
+            for t in [
+                trust(),
+                full.clone(),
+                insecure.clone(),
+                EndpointTrust::default(),
+            ] {
+                let spec = HostsSpec {
+                    server: server.into(),
+                    server_trust: t.clone(),
+                    endpoints: urls
+                        .iter()
+                        .map(|u| Endpoint {
+                            url: (*u).to_string(),
+                            trust: t.clone(),
+                        })
+                        .collect(),
+                    keep_capabilities: keep,
+                };
+                let new = HostsFile::new().render(&spec);
+                let read = parse(&new);
+                assert_eq!(read.render(&spec), new, "{new}");
+                assert!(read.anchor_changes(&spec, dir).is_empty(), "{new}");
+                let listed: Vec<String> = urls.iter().map(|u| (*u).to_string()).collect();
+                assert_eq!(read.endpoint_urls(), listed, "{new}");
+            }
+        }
+    }
+}

@@ -14,11 +14,13 @@ mod read;
 pub mod reads;
 pub mod validate;
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 
 pub use dirs::{DirEntry, list_dir};
-pub use paths::{NodePath, Root};
-pub use read::{Existing, read_bounded, read_existing, read_required, read_text};
+pub use paths::{NodePath, Resolver, Root};
+pub use read::{Existing, read_bounded, read_existing, read_required};
 
 use crate::formats::containerd_config::ContainerdConfig;
 use crate::formats::hosts_toml::HostsFile;
@@ -27,7 +29,10 @@ use crate::version::{ConfigVersion, Target};
 /// What one run knows about the node, read once.
 #[derive(Debug)]
 pub struct Node {
-    root: Root,
+    /// The root, resolving each directory's links once: a run reads
+    /// several files in each of thousands of host directories, and nothing
+    /// writes while the snapshot is in use (the writer resolves for itself).
+    paths: Resolver,
     config_path: NodePath,
     config_file: Option<Existing>,
     config: ContainerdConfig,
@@ -52,7 +57,7 @@ impl Node {
             }
         };
         Ok(Node {
-            root,
+            paths: Resolver::new(root),
             config_path,
             config_file,
             config,
@@ -60,14 +65,19 @@ impl Node {
         })
     }
 
+    /// Where a node path really is, as [`Root::resolve`] says.
+    pub fn resolve(&self, path: &NodePath) -> Result<PathBuf> {
+        self.paths.resolve(path)
+    }
+
     /// The directory treated as `/`.
     pub fn root(&self) -> &Root {
-        &self.root
+        self.paths.root()
     }
 
     /// A directory's entries, sorted; `None` when it is not a directory.
     pub fn list(&self, path: &NodePath) -> Result<Option<Vec<DirEntry>>> {
-        dirs::list_dir(&self.root, path)
+        dirs::list_dir(self.paths.root(), path)
     }
 
     /// Where config.toml is (node path).
@@ -92,18 +102,20 @@ impl Node {
 
     /// Any other node file; `None` when it does not exist.
     pub fn file(&self, path: &NodePath) -> Result<Option<Existing>> {
-        read_existing(&self.root, path)
+        let (real, known) = self.paths.resolve_stat(path)?;
+        read::read_resolved(&real, path, known)
     }
 
     /// A PEM text file of the node; `None` when it does not exist.
     pub fn text(&self, path: &NodePath) -> Result<Option<String>> {
-        read_text(&self.root, path)
+        let (real, known) = self.paths.resolve_stat(path)?;
+        read::text_resolved(&real, path, known)
     }
 
     /// The entries of a node directory as (name, is a directory), sorted by
     /// name; empty when it does not exist.
     pub fn dir_entries(&self, path: &NodePath) -> Result<Vec<(String, bool)>> {
-        let real = self.root.resolve(path)?;
+        let real = self.resolve(path)?;
         let entries = match std::fs::read_dir(&real) {
             Ok(entries) => entries,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -125,7 +137,7 @@ impl Node {
     /// The mode of a node directory, when it exists.
     pub fn dir_mode(&self, path: &NodePath) -> Result<Option<u32>> {
         use std::os::unix::fs::PermissionsExt;
-        let real = self.root.resolve(path)?;
+        let real = self.resolve(path)?;
         Ok(std::fs::metadata(real)
             .ok()
             .filter(std::fs::Metadata::is_dir)
@@ -135,14 +147,21 @@ impl Node {
     /// A hosts.toml as it is (parsed; a new one when missing or blank).
     pub fn hosts_file(&self, path: &NodePath) -> Result<(Option<Existing>, HostsFile)> {
         let existing = self.file(path)?;
-        let file = match &existing {
+        let file = Self::hosts_file_of(path, existing.as_ref())?;
+        Ok((existing, file))
+    }
+
+    /// The hosts.toml at `path` parsed from `existing`, its content as read
+    /// (a new one when missing or blank).
+    pub fn hosts_file_of(path: &NodePath, existing: Option<&Existing>) -> Result<HostsFile> {
+        let file = match existing {
             Some(e) if !is_blank(&e.bytes) => {
                 read::refuse_bom(path, &e.bytes)?;
                 HostsFile::parse(path.as_path(), &e.bytes)?
             }
             _ => HostsFile::new(),
         };
-        Ok((existing, file))
+        Ok(file)
     }
 }
 

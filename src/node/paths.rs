@@ -4,8 +4,10 @@
 //! node will see it at run time. `--root` only changes where certsd itself
 //! reads and writes, which matters for image builds and for tests.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::Result;
 
@@ -42,32 +44,155 @@ impl Root {
     /// same place, and nothing lands outside `--root`. Parts that do not
     /// exist yet are kept as they are.
     pub fn resolve(&self, node: &NodePath) -> anyhow::Result<PathBuf> {
+        let walk = self.walk(Walked::default(), &node.0, node)?;
+        Ok(self.0.join(walk.done))
+    }
+
+    /// Walks `rest` from where `from` left off: the same walk as
+    /// [`Root::resolve`] over the whole path, since every part of a path
+    /// (links it meets included) is done before the next part starts. A
+    /// caller resolving many files of one directory walks the directory once
+    /// and each file's name from there ([`Resolver`]), instead of reading
+    /// every link of every parent again.
+    fn walk(&self, from: Walked, rest: &Path, node: &NodePath) -> Result<Walked> {
         let mut todo: Vec<OsString> = Vec::new();
-        push_parts(&mut todo, &node.0);
-        let mut done = PathBuf::new();
-        let mut links = 0;
+        push_parts(&mut todo, rest);
+        let Walked {
+            mut done,
+            mut links,
+            ..
+        } = from;
+        let mut last = None;
         while let Some(part) = todo.pop() {
+            last = None;
             if part == ".." {
                 done.pop();
                 continue;
             }
             let candidate = self.0.join(&done).join(&part);
-            match std::fs::read_link(&candidate) {
-                Ok(target) => {
-                    links += 1;
-                    if links > 40 {
-                        anyhow::bail!("{node}: too many levels of symbolic links");
-                    }
-                    if target.is_absolute() {
-                        done = PathBuf::new();
-                    }
-                    push_parts(&mut todo, &target);
+            // lstat rather than readlink: the same answer for links, and
+            // for the last part what reading the file needs to know.
+            let meta = std::fs::symlink_metadata(&candidate);
+            let target = match &meta {
+                Ok(m) if m.file_type().is_symlink() => std::fs::read_link(&candidate).ok(),
+                _ => None,
+            };
+            if let Some(target) = target {
+                links += 1;
+                if links > 40 {
+                    anyhow::bail!("{node}: too many levels of symbolic links");
                 }
-                Err(_) => done.push(part),
+                if target.is_absolute() {
+                    done = PathBuf::new();
+                }
+                push_parts(&mut todo, &target);
+            } else {
+                done.push(part);
+                last = meta.ok().filter(|m| !m.file_type().is_symlink());
             }
         }
-        Ok(self.0.join(done))
+        Ok(Walked { done, links, last })
     }
+}
+
+impl Root {
+    /// [`Root::walk`] of one plain name (no `/`, `.` or `..`): when it is
+    /// no link, one lstat and no queue of parts.
+    fn walk_name(&self, from: Walked, name: &str, node: &NodePath) -> Result<Walked> {
+        let mut candidate = self.0.join(&from.done);
+        candidate.push(name);
+        match std::fs::symlink_metadata(&candidate) {
+            Ok(meta) if meta.file_type().is_symlink() => self.walk(from, Path::new(name), node),
+            meta => {
+                let mut done = from.done;
+                done.push(name);
+                Ok(Walked {
+                    done,
+                    links: from.links,
+                    last: meta.ok(),
+                })
+            }
+        }
+    }
+}
+
+/// [`Root::resolve`] for many paths: each directory's walk is done once and
+/// kept, so the files of one directory (and the directories of one parent)
+/// cost one link lookup each instead of one per part of their path. Only
+/// for a stretch of reading or planning in which certsd itself changes no
+/// directory or link.
+#[derive(Debug)]
+pub struct Resolver {
+    root: Root,
+    walked: Mutex<HashMap<String, Walked>>,
+}
+
+impl Resolver {
+    pub fn new(root: Root) -> Resolver {
+        Resolver {
+            root,
+            walked: Mutex::default(),
+        }
+    }
+
+    /// The root it resolves in.
+    pub fn root(&self) -> &Root {
+        &self.root
+    }
+
+    /// What [`Root::resolve`] gives for `node`.
+    pub fn resolve(&self, node: &NodePath) -> Result<PathBuf> {
+        Ok(self.resolve_stat(node)?.0)
+    }
+
+    /// [`Resolver::resolve`], with the real path's metadata when the walk
+    /// found it (it exists and is no link): one lstat that reading the
+    /// file can use instead of a stat of its own.
+    pub fn resolve_stat(&self, node: &NodePath) -> Result<(PathBuf, Option<std::fs::Metadata>)> {
+        let walked = self.walk_path(&node.0, node)?;
+        Ok((self.root.0.join(walked.done), walked.last))
+    }
+
+    /// The walk of `path`: its parent's (kept), then its last part. Paths
+    /// at the root, or ending in `.`, `..` or `/`, walk whole. Split as a
+    /// string: `Path::parent` parses every component again, per file.
+    fn walk_path(&self, path: &Path, node: &NodePath) -> Result<Walked> {
+        let split = path
+            .to_str()
+            .and_then(|p| p.rsplit_once('/'))
+            .filter(|(dir, name)| !dir.is_empty() && !matches!(*name, "" | "." | ".."));
+        let Some((dir, name)) = split else {
+            return self.root.walk(Walked::default(), path, node);
+        };
+        let from = self.dir_walk(dir, node)?;
+        self.root.walk_name(from, name, node)
+    }
+
+    fn dir_walk(&self, dir: &str, node: &NodePath) -> Result<Walked> {
+        if let Some(done) = self.walked.lock().ok().and_then(|c| c.get(dir).cloned()) {
+            return Ok(done);
+        }
+        let walked = self.walk_path(Path::new(dir), node)?;
+        if let Ok(mut cache) = self.walked.lock() {
+            // A directory's own stat is never asked for: not kept.
+            let kept = Walked {
+                last: None,
+                ..walked.clone()
+            };
+            cache.insert(dir.to_string(), kept);
+        }
+        Ok(walked)
+    }
+}
+
+/// Where a walk through the root stands: the real path so far (relative to
+/// the root) and the links followed to get there.
+#[derive(Debug, Clone, Default)]
+struct Walked {
+    done: PathBuf,
+    links: u32,
+    /// lstat of the real path, when its last part exists and is no link.
+    last: Option<std::fs::Metadata>,
 }
 
 /// Queues a path's parts so that `pop` yields them first to last.
@@ -205,6 +330,46 @@ mod tests {
             dir.path().join("etc/containerd/new.toml")
         );
         assert!(root.resolve(&NodePath::fixed("/etc/loop")).is_err());
+    }
+
+    #[test]
+    fn the_resolver_walks_as_resolve_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path().to_path_buf());
+        for d in ["etc/containerd/real/r", "srv/certs/a", "srv/x"] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        let link =
+            |to: &str, at: &str| std::os::unix::fs::symlink(to, dir.path().join(at)).unwrap();
+        link("real", "etc/containerd/certs.d");
+        link("/srv/certs/a", "etc/containerd/real/b");
+        link("../../x/hosts.toml", "srv/certs/a/hosts.toml");
+        link("loop", "srv/x/loop");
+        std::fs::write(dir.path().join("srv/x/hosts.toml"), "x").unwrap();
+        let paths = Resolver::new(root.clone());
+        for _ in 0..2 {
+            for p in [
+                "/etc/containerd/certs.d/r/hosts.toml",
+                "/etc/containerd/certs.d/b/hosts.toml",
+                "/etc/containerd/certs.d/b/ca.crt",
+                "/etc/containerd/certs.d/new/hosts.toml",
+                "/etc/containerd",
+                "/etc",
+            ] {
+                let node = NodePath::fixed(p);
+                assert_eq!(
+                    paths.resolve(&node).unwrap(),
+                    root.resolve(&node).unwrap(),
+                    "{p}"
+                );
+            }
+        }
+        let (real, meta) = paths
+            .resolve_stat(&NodePath::fixed("/etc/containerd/certs.d/b/hosts.toml"))
+            .unwrap();
+        assert_eq!(real, dir.path().join("srv/x/hosts.toml"));
+        assert!(meta.is_some_and(|m| m.is_file()));
+        assert!(paths.resolve(&NodePath::fixed("/srv/x/loop/f")).is_err());
     }
 
     #[test]

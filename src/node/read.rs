@@ -34,7 +34,17 @@ pub struct Existing {
 /// not exist. `shown` names the file in messages (a node path, or the path
 /// as the user gave it).
 pub fn read_bounded(path: &Path, shown: &dyn Display) -> Result<Option<(Vec<u8>, Metadata)>> {
-    let meta = match fs::metadata(path) {
+    read_stated(path, shown, None)
+}
+
+/// [`read_bounded`], given the metadata of `path` when the caller already
+/// has it (a [`Resolver`](super::Resolver) walk ends on an lstat of it).
+fn read_stated(
+    path: &Path,
+    shown: &dyn Display,
+    known: Option<Metadata>,
+) -> Result<Option<(Vec<u8>, Metadata)>> {
+    let meta = match known.map_or_else(|| fs::metadata(path), Ok) {
         Ok(meta) => meta,
         Err(err) if err.kind() == ErrorKind::NotFound => {
             super::reads::note(path, None);
@@ -54,7 +64,7 @@ pub fn read_bounded(path: &Path, shown: &dyn Display) -> Result<Option<(Vec<u8>,
         .metadata()
         .with_context(|| format!("{shown}: cannot read"))?;
     refuse_special(&meta, shown)?;
-    let bytes = read_limited(file, shown)?;
+    let bytes = read_limited(file, meta.len(), shown)?;
     super::reads::note(path, Some(&bytes));
     Ok(Some((bytes, meta)))
 }
@@ -67,8 +77,30 @@ pub fn read_required(path: &Path, shown: &dyn Display) -> Result<Vec<u8>> {
     }
 }
 
-fn read_limited(file: File, shown: &dyn Display) -> Result<Vec<u8>> {
+/// `size` is the length fstat gave. A file that reports one (every file
+/// certsd reads, not /proc's) is read into a buffer of that size and taken
+/// as complete once it is full: one read call instead of a doubling series
+/// plus the call that sees the end (thousands of files in a big fleet).
+/// What grows after the fstat is not seen, as if it grew after the read.
+fn read_limited(mut file: File, size: u64, shown: &dyn Display) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
+    if let Ok(want) = usize::try_from(size)
+        && size > 0
+        && size <= MAX_READ
+    {
+        bytes.resize(want, 0);
+        let mut got = 0;
+        while got < want {
+            match file.read(&mut bytes[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(err) if err.kind() == ErrorKind::Interrupted => {}
+                Err(err) => return Err(err).with_context(|| format!("{shown}: cannot read")),
+            }
+        }
+        bytes.truncate(got);
+        return Ok(bytes);
+    }
     file.take(MAX_READ + 1)
         .read_to_end(&mut bytes)
         .with_context(|| format!("{shown}: cannot read"))?;
@@ -100,16 +132,32 @@ fn refuse_special(meta: &Metadata, shown: &dyn Display) -> Result<()> {
 
 /// Reads a node path under `root`; `None` when it does not exist.
 pub fn read_existing(root: &Root, path: &NodePath) -> Result<Option<Existing>> {
-    let real = root.resolve(path)?;
-    Ok(read_bounded(&real, path)?.map(|(bytes, meta)| Existing {
-        bytes,
-        mode: meta.permissions().mode() & 0o7777,
-    }))
+    read_resolved(&root.resolve(path)?, path, None)
 }
 
-/// Reads a PEM text file; `None` when it does not exist.
-pub fn read_text(root: &Root, path: &NodePath) -> Result<Option<String>> {
-    match read_bounded(&root.resolve(path)?, path)? {
+/// Reads node path `path`, already resolved to `real` (whose metadata the
+/// walk may have found).
+pub(super) fn read_resolved(
+    real: &Path,
+    path: &NodePath,
+    known: Option<Metadata>,
+) -> Result<Option<Existing>> {
+    Ok(
+        read_stated(real, path, known)?.map(|(bytes, meta)| Existing {
+            bytes,
+            mode: meta.permissions().mode() & 0o7777,
+        }),
+    )
+}
+
+/// Reads a PEM text file (node path `path`, resolved to `real`); `None`
+/// when it does not exist.
+pub(super) fn text_resolved(
+    real: &Path,
+    path: &NodePath,
+    known: Option<Metadata>,
+) -> Result<Option<String>> {
+    match read_stated(real, path, known)? {
         Some((bytes, _)) => String::from_utf8(bytes)
             .map(Some)
             .with_context(|| format!("{path}: not a PEM text file")),

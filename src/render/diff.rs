@@ -11,12 +11,22 @@ use similar::TextDiff;
 use crate::core::plan::{Action, FileChange, Op, Plan};
 
 /// The diff of every changing file, in plan order; empty when nothing changes.
+#[cfg(test)]
 pub fn render(plan: &Plan) -> String {
     plan.files
         .iter()
         .filter(|f| f.changes())
         .map(render_file)
         .collect()
+}
+
+/// [`render`], written file by file: the diff of a fleet's first apply is
+/// megabytes that need not sit in memory at once.
+pub fn write(plan: &Plan, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    for change in plan.files.iter().filter(|f| f.changes()) {
+        out.write_all(render_file(change).as_bytes())?;
+    }
+    Ok(())
 }
 
 fn render_file(change: &FileChange) -> String {

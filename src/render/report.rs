@@ -82,7 +82,10 @@ pub fn print_plan(
             for line in moves(plan) {
                 writeln!(out, "# {line}")?;
             }
-            out.write_all(diff::render(plan).as_bytes())?;
+            // Buffered: a few large writes, not one per file.
+            let mut buffered = std::io::BufWriter::with_capacity(1 << 16, &mut *out);
+            diff::write(plan, &mut buffered)?;
+            buffered.flush()?;
             for warning in plan.warnings() {
                 writeln!(err, "warning: {warning}")?;
             }

@@ -25,7 +25,7 @@ const PATH_MAX: usize = 4095;
 
 /// `.NAME.certsd-tmp-PID` beside `path`.
 pub(super) fn temp_name(path: &Path) -> PathBuf {
-    temp_name_of(path, std::process::id())
+    temp_name_of(path, pid())
 }
 
 /// The temporary name run `pid` gave `path` (a killed run's, on recovery).
@@ -35,6 +35,13 @@ pub(super) fn temp_name_of(path: &Path, pid: u32) -> PathBuf {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     path.with_file_name(format!(".{name}.certsd-tmp-{pid}"))
+}
+
+/// This process's id, asked of the kernel once (glibc does not cache
+/// getpid, and every file of a group needs its temporary name several times).
+fn pid() -> u32 {
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *PID.get_or_init(std::process::id)
 }
 
 /// Whether `name` is one certsd gives its temporary files.
@@ -151,7 +158,7 @@ pub(super) fn remove_debris(dir: &Path) -> usize {
         let Some(pid) = name.to_str().and_then(temp_pid) else {
             continue;
         };
-        let alive = pid != std::process::id()
+        let alive = pid != self::pid()
             && Path::new(&format!("/proc/{pid}"))
                 .symlink_metadata()
                 .is_ok();

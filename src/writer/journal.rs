@@ -77,7 +77,6 @@ pub(super) fn relative(root: &Path, real: &Path) -> Result<String> {
 pub(super) fn write(dir: &Path, journal: &Journal, sync: bool) -> Result<()> {
     let path = dir.join(JOURNAL);
     let tmp = durable::temp_name(&path);
-    let text = serde_json::to_vec(journal)?;
     let result = (|| -> std::io::Result<()> {
         let _ = fs::remove_file(&tmp);
         let mut file = fs::OpenOptions::new()
@@ -85,7 +84,11 @@ pub(super) fn write(dir: &Path, journal: &Journal, sync: bool) -> Result<()> {
             .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
-        file.write_all(&text)?;
+        // Streamed: a fleet's journal is megabytes, never held whole.
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, &mut file);
+        serde_json::to_writer(&mut out, journal)?;
+        out.flush()?;
+        drop(out);
         if sync {
             file.sync_all()?;
         }
@@ -114,7 +117,25 @@ pub(super) fn remove(dir: &Path) -> Result<()> {
 
 /// The size the journal will have, for the file-size limit check.
 pub(super) fn size(journal: &Journal) -> u64 {
-    serde_json::to_vec(journal).map_or(0, |v| v.len() as u64)
+    let mut counted = Counter(0);
+    match serde_json::to_writer(&mut counted, journal) {
+        Ok(()) => counted.0,
+        Err(_) => 0,
+    }
+}
+
+/// Counts the bytes written to it, keeping none.
+struct Counter(u64);
+
+impl Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Repairs what a killed run left in `dir`'s journal; says what it did.

@@ -148,14 +148,17 @@ impl Session {
     /// The plan's changing files and their backups, in rename order, checked.
     fn items<'a>(&self, plan: &'a Plan) -> Result<Vec<Item<'a>>> {
         let mut items = Vec::new();
+        // Nothing is written while the items are made: each directory's
+        // links are read once.
+        let paths = crate::node::Resolver::new(self.root.clone());
         for change in plan.files.iter().filter(|f| f.changes()) {
-            let real = self.root.resolve(&change.path)?;
+            let real = paths.resolve(&change.path)?;
             if let (true, Some(before), true) =
                 (change.backup, &change.before, self.options.keep_backups > 0)
             {
                 let node = backups::free_path(&self.root, &change.path)?;
                 items.push(Item {
-                    real: self.root.resolve(&node)?,
+                    real: paths.resolve(&node)?,
                     node,
                     write: Some((&before.bytes, before.mode)),
                     owner_of: real.clone(),
@@ -327,14 +330,11 @@ fn parent(path: &Path) -> PathBuf {
         .map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
 }
 
+/// The directories once each, in first-seen order; a set keeps a group of
+/// thousands of files linear (comparing paths pairwise was quadratic).
 fn unique(dirs: &[PathBuf]) -> Vec<&PathBuf> {
-    let mut out: Vec<&PathBuf> = Vec::new();
-    for dir in dirs {
-        if !out.contains(&dir) {
-            out.push(dir);
-        }
-    }
-    out
+    let mut seen: std::collections::HashSet<&Path> = std::collections::HashSet::new();
+    dirs.iter().filter(|d| seen.insert(d.as_path())).collect()
 }
 
 /// Names the node file a directory is made for, for messages.
