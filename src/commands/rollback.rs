@@ -73,7 +73,7 @@ pub fn run(settings: &Settings, request: &Request) -> Result<Code> {
     let target = Target::new(settings, request)?;
     if request.dry_run {
         let planned = rollback::plan(&target.root, &target.history, request.options)?;
-        tell(&planned, settings.output, true);
+        tell(&planned, &target, settings.output, true);
         let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
         shown(report::print_plan(
             &planned.plan,
@@ -103,7 +103,7 @@ pub fn run(settings: &Settings, request: &Request) -> Result<Code> {
         eprintln!("certsd: {repair}");
     }
     let planned = rollback::plan(&target.root, &target.history, request.options)?;
-    tell(&planned, settings.output, false);
+    tell(&planned, &target, settings.output, false);
     let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
     if settings.output == Output::Text {
         shown(report::print_plan(
@@ -158,8 +158,13 @@ pub fn run(settings: &Settings, request: &Request) -> Result<Code> {
     Ok(Code::Success)
 }
 
-/// Which applies the rollback undoes, on stderr (text only).
-fn tell(planned: &Rollback, output: Output, dry_run: bool) {
+/// Which applies (or `cert` writes) the rollback undoes, on stderr (text only).
+fn tell(planned: &Rollback, target: &Target, output: Output, dry_run: bool) {
+    let what = if target.dir.is_some() {
+        "cert write"
+    } else {
+        "apply"
+    };
     if output == Output::Json {
         return;
     }
@@ -171,12 +176,12 @@ fn tell(planned: &Rollback, output: Output, dry_run: bool) {
     };
     if !planned.already.is_empty() {
         eprintln!(
-            "certsd: apply {} already rolled back",
+            "certsd: {what} {} already rolled back",
             ids(&planned.already)
         );
     }
     if !planned.undone.is_empty() {
         let verb = if dry_run { "would undo" } else { "undoing" };
-        eprintln!("certsd: rollback {verb} apply {}", ids(&planned.undone));
+        eprintln!("certsd: rollback {verb} {what} {}", ids(&planned.undone));
     }
 }
