@@ -105,6 +105,7 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<Code> {
                 dry_run: args.dry_run,
                 detailed_exitcode: args.detailed_exitcode,
                 restart: commands::source::restart(&restart)?,
+                dir: args.dir.clone(),
             };
             commands::rollback::run(&settings, &request)
         }

@@ -419,8 +419,11 @@ fn force_replaces_existing_files() {
     let leftovers: Vec<PathBuf> = std::fs::read_dir(dir.join("ca"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| !p.ends_with(".certsd-history"))
         .collect();
     assert_eq!(leftovers.len(), 2, "no temporary files left: {leftovers:?}");
+    // The replaced key is kept for `rollback --dir`, 0600 like the key.
+    assert_eq!(mode(&dir.join("ca/.certsd-history/000002/1-ca.key")), 0o600);
 }
 
 #[test]

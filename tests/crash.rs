@@ -34,6 +34,18 @@ fn with_config(root: &Path, _: &Path) {
 
 fn nothing(_: &Path, _: &Path) {}
 
+/// A CA pair (and its history entry) in `{root}/out`, for `cert ca --force`.
+fn ca_in_out(root: &Path, _: &Path) {
+    ok(
+        &certsd()
+            .args(["cert", "ca", "--out"])
+            .arg(root.join("out"))
+            .output()
+            .unwrap(),
+        "preparing a CA to replace",
+    );
+}
+
 fn self_signed_tree(root: &Path, pki: &Path) {
     with_config(root, pki);
     let args = expand(SELF_SIGNED, root, pki);
@@ -126,6 +138,12 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "cert ca",
             prepare: nothing,
             args: &["cert", "ca", "--out", "{root}/out"],
+        },
+        Scenario {
+            // Replaces a pair: the history's copies (the key's 0600) are in the group.
+            name: "cert ca --force",
+            prepare: ca_in_out,
+            args: &["cert", "ca", "--out", "{root}/out", "--force"],
         },
         Scenario {
             name: "cert server",

@@ -6,6 +6,7 @@
 
 mod ansible;
 mod cert;
+mod cert_rollback;
 mod concurrency;
 mod connect;
 mod crash;

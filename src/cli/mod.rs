@@ -152,6 +152,9 @@ pub struct RollbackArgs {
     /// The restart command, run without a shell [default: systemctl restart containerd].
     #[arg(long, value_name = "'CMD ARGS'", requires = "restart")]
     pub restart_command: Option<String>,
+    /// Roll back the last `cert` commands' writes into DIR (their --out) instead of applies.
+    #[arg(long, value_name = "DIR", conflicts_with = "restart")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -1,17 +1,22 @@
 //! `certsd rollback`: undo the last applies (see `core::rollback`), shown
 //! as a diff first (`--dry-run` stops there), written through the writer
 //! as one crash-safe group, and containerd restarted with `--restart` when
-//! config.toml changed.
+//! config.toml changed. With `--dir DIR` it undoes the `cert` commands'
+//! writes into DIR instead, from `DIR/.certsd-history/`, under the same
+//! lock and journal as those commands.
 
 use std::io;
+use std::path::PathBuf;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
 
 use super::trust::{restart, shown, without_history};
+use crate::core::history;
 use crate::core::plan::Plan;
 use crate::core::rollback::{self, Rollback};
 use crate::exit_codes::Code;
 use crate::node::validate::Validation;
+use crate::node::{NodePath, Root};
 use crate::render::report::{self, Restart};
 use crate::settings::{Output, Settings};
 use crate::writer;
@@ -23,13 +28,52 @@ pub struct Request {
     pub detailed_exitcode: bool,
     /// The restart command's words, with `--restart`.
     pub restart: Option<Vec<String>>,
+    /// `--dir`: a `cert` commands' output directory, not the node's applies.
+    pub dir: Option<PathBuf>,
+}
+
+/// Whose history is rolled back: the applies' (beside config.toml, under
+/// `--root`), or with `--dir` the `cert` commands' (in DIR, a path on this
+/// machine as `--out` is), with the root and writer session that go with it.
+struct Target {
+    root: Root,
+    history: NodePath,
+    dir: Option<PathBuf>,
+}
+
+impl Target {
+    fn new(settings: &Settings, request: &Request) -> Result<Target> {
+        let Some(dir) = &request.dir else {
+            return Ok(Target {
+                root: settings.root.clone(),
+                history: history::dir(&settings.config),
+                dir: None,
+            });
+        };
+        let absolute = std::path::absolute(dir)
+            .with_context(|| format!("{}: cannot resolve", dir.display()))?;
+        let clean = NodePath::parse("--dir", &absolute, "/srv/pki")?;
+        Ok(Target {
+            root: Root::new(PathBuf::from("/")),
+            history: clean.join(history::DIR_NAME),
+            dir: Some(clean.as_path().to_path_buf()),
+        })
+    }
+
+    fn session(&self, options: writer::Options) -> Result<writer::Session> {
+        match &self.dir {
+            None => writer::Session::for_root(&self.root, options),
+            Some(dir) => writer::Session::for_dir(dir, options),
+        }
+    }
 }
 
 /// `certsd rollback`.
 pub fn run(settings: &Settings, request: &Request) -> Result<Code> {
+    let target = Target::new(settings, request)?;
     if request.dry_run {
-        let planned = rollback::plan(&settings.root, &settings.config, request.options)?;
-        tell(&planned, settings.output, true);
+        let planned = rollback::plan(&target.root, &target.history, request.options)?;
+        tell(&planned, &target, settings.output, true);
         let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
         shown(report::print_plan(
             &planned.plan,
@@ -54,12 +98,12 @@ pub fn run(settings: &Settings, request: &Request) -> Result<Code> {
         keep_backups: settings.write.keep_backups,
         lock_timeout: settings.write.lock_timeout,
     };
-    let session = writer::Session::for_root(&settings.root, options)?;
+    let session = target.session(options)?;
     for repair in session.repairs() {
         eprintln!("certsd: {repair}");
     }
-    let planned = rollback::plan(&settings.root, &settings.config, request.options)?;
-    tell(&planned, settings.output, false);
+    let planned = rollback::plan(&target.root, &target.history, request.options)?;
+    tell(&planned, &target, settings.output, false);
     let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
     if settings.output == Output::Text {
         shown(report::print_plan(
@@ -77,7 +121,7 @@ pub fn run(settings: &Settings, request: &Request) -> Result<Code> {
         files,
         ..Plan::default()
     })?;
-    without_history(&mut outcome, &settings.config);
+    without_history(&mut outcome, &target.history);
     let restart = match &request.restart {
         Some(words) if planned.plan.restart_required() => restart(words),
         _ => Restart::NotRun,
@@ -114,8 +158,13 @@ pub fn run(settings: &Settings, request: &Request) -> Result<Code> {
     Ok(Code::Success)
 }
 
-/// Which applies the rollback undoes, on stderr (text only).
-fn tell(planned: &Rollback, output: Output, dry_run: bool) {
+/// Which applies (or `cert` writes) the rollback undoes, on stderr (text only).
+fn tell(planned: &Rollback, target: &Target, output: Output, dry_run: bool) {
+    let what = if target.dir.is_some() {
+        "cert write"
+    } else {
+        "apply"
+    };
     if output == Output::Json {
         return;
     }
@@ -127,12 +176,12 @@ fn tell(planned: &Rollback, output: Output, dry_run: bool) {
     };
     if !planned.already.is_empty() {
         eprintln!(
-            "certsd: apply {} already rolled back",
+            "certsd: {what} {} already rolled back",
             ids(&planned.already)
         );
     }
     if !planned.undone.is_empty() {
         let verb = if dry_run { "would undo" } else { "undoing" };
-        eprintln!("certsd: rollback {verb} apply {}", ids(&planned.undone));
+        eprintln!("certsd: rollback {verb} {what} {}", ids(&planned.undone));
     }
 }

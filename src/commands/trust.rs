@@ -70,14 +70,11 @@ fn shown_text(plan: &Plan) -> Result<String> {
 /// The plan the writer gets: `plan` and the files that record it in the
 /// history, so both land in one crash-safe group.
 fn with_history(run: &Prepared, plan: &Plan) -> Result<Plan> {
-    let format = time::format_description::well_known::Rfc3339;
     let record = history::Record {
         root: &run.settings.root,
         config: &run.settings.config,
         keep: run.settings.write.keep_backups,
-        time: time::OffsetDateTime::now_utc()
-            .format(&format)
-            .unwrap_or_default(),
+        time: now(),
     };
     let mut files = plan.files.clone();
     files.extend(history::record(&record, plan)?);
@@ -87,9 +84,16 @@ fn with_history(run: &Prepared, plan: &Plan) -> Result<Plan> {
     })
 }
 
-/// Leaves the history's own files out of what the user is told was written.
-pub(super) fn without_history(outcome: &mut writer::Outcome, config: &crate::node::NodePath) {
-    let dir = history::dir(config);
+/// Now (UTC, RFC 3339), for a history entry.
+pub(super) fn now() -> String {
+    let format = time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::now_utc()
+        .format(&format)
+        .unwrap_or_default()
+}
+
+/// Leaves the files of the history in `dir` out of what the user is told was written.
+pub(super) fn without_history(outcome: &mut writer::Outcome, dir: &crate::node::NodePath) {
     let inside = format!("{dir}/");
     outcome.written.retain(|p| !p.as_str().starts_with(&inside));
 }
@@ -193,7 +197,7 @@ pub(crate) fn execute(
     let validation = super::validate::before_install(settings, &run.origin, &node, &plan)?;
     on(Step::Validated(&validation))?;
     let mut outcome = session.apply(&with_history(run, &plan)?)?;
-    without_history(&mut outcome, &settings.config);
+    without_history(&mut outcome, &history::dir(&settings.config));
     for note in &outcome.notes {
         on(Step::Noted(note))?;
     }

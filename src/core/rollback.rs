@@ -42,10 +42,11 @@ pub struct Rollback {
     pub already: Vec<u32>,
 }
 
-/// Plans the rollback of the last `options.steps` applies of the history beside `config`.
-pub fn plan(root: &Root, config: &NodePath, options: Options) -> Result<Rollback> {
-    let dir = history::dir(config);
-    let stored = history::read_all(root, &dir)?;
+/// Plans the rollback of the last `options.steps` applies of the history
+/// in `dir` (`history::dir(config)` for applies, `<out>/.certsd-history`
+/// for `cert` commands).
+pub fn plan(root: &Root, dir: &NodePath, options: Options) -> Result<Rollback> {
+    let stored = history::read_all(root, dir)?;
     if options.steps == 0 {
         return Err(usage(
             "--steps 0: give how many applies to go back (1 or more)",

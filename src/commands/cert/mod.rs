@@ -4,6 +4,11 @@
 //!
 //! Paths are used as given: `--root` does not apply to `--out`/`--ca-dir`,
 //! which name files on the machine certsd runs on.
+//!
+//! A write that changes something is recorded, in the same crash-safe
+//! group, in `<out>/.certsd-history/` (the history of `core::history`,
+//! beside the files written as apply's is beside config.toml), so
+//! `certsd rollback --dir <out>` can undo it.
 
 mod inspect;
 mod request;
@@ -15,9 +20,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use crate::cert::{self, CaSigner, San};
+use crate::core::history;
 use crate::core::plan::{FileChange, Plan};
 use crate::exit_codes::{Code, usage};
-use crate::node::{Root, read_existing, read_required};
+use crate::node::{NodePath, Root, read_existing, read_required};
 use crate::settings::{CertJob, Field, IssueSettings, Origin, Output, WriteSettings};
 use crate::writer;
 
@@ -109,6 +115,8 @@ struct Outputs<'a> {
     /// The lock, held from the first check of the targets to the write.
     session: writer::Session,
     names: Vec<String>,
+    /// `--keep-backups`: history entries to keep (0: none recorded).
+    keep: usize,
 }
 
 impl<'a> Outputs<'a> {
@@ -134,6 +142,7 @@ impl<'a> Outputs<'a> {
             issue,
             session,
             names: names.iter().map(ToString::to_string).collect(),
+            keep: write.keep_backups,
         };
         check_targets(&out.shown(), issue.force)?;
         Ok(out)
@@ -161,9 +170,10 @@ impl<'a> Outputs<'a> {
     fn write(&self, contents: Vec<(String, u32, bool)>) -> Result<Vec<serde_json::Value>> {
         check_targets(&self.shown(), self.issue.force)?;
         let root = Root::new(PathBuf::from("/"));
+        let dir = history_dir_of(&self.issue.out_path);
         let mut plan = Plan::default();
         for (name, (text, mode, secret)) in self.names.iter().zip(contents) {
-            let path = self.issue.out_path.join(name);
+            let path = dir.as_ref().unwrap_or(&self.issue.out_path).join(name);
             let before = read_existing(&root, &path)?;
             plan.files.push(FileChange::exact(
                 path,
@@ -173,7 +183,12 @@ impl<'a> Outputs<'a> {
                 secret,
             ));
         }
-        let outcome = self.session.apply(&plan)?;
+        let mut outcome = self
+            .session
+            .apply(&self.with_history(&root, dir.as_ref(), &plan)?)?;
+        if let Some(dir) = &dir {
+            super::trust::without_history(&mut outcome, &dir.join(history::DIR_NAME));
+        }
         for note in &outcome.notes {
             eprintln!("certsd: {note}");
         }
@@ -185,6 +200,43 @@ impl<'a> Outputs<'a> {
         }
         Ok(written)
     }
+}
+
+impl Outputs<'_> {
+    /// `plan` and the files that record it in `<dir>/.certsd-history/`
+    /// (one group for the writer); `plan` alone when `dir` is `None`.
+    fn with_history(&self, root: &Root, dir: Option<&NodePath>, plan: &Plan) -> Result<Plan> {
+        let Some(dir) = dir else {
+            eprintln!(
+                "certsd: {}: not recorded in the history (the path holds `..`), so `certsd rollback --dir` cannot undo this write",
+                self.issue.out.display()
+            );
+            return Ok(Plan {
+                files: plan.files.clone(),
+                ..Plan::default()
+            });
+        };
+        let record = history::Record {
+            root,
+            // The history goes beside the files written, as apply's beside config.toml.
+            config: &dir.join(&self.names[0]),
+            keep: self.keep,
+            time: super::trust::now(),
+        };
+        let mut files = plan.files.clone();
+        files.extend(history::record(&record, plan)?);
+        Ok(Plan {
+            files,
+            ..Plan::default()
+        })
+    }
+}
+
+/// `--out` spelled as the history spells paths (no `.`, no doubled `/`),
+/// or `None` when it holds `..`: a history entry names only plain paths,
+/// and which directory `..` leads to depends on symlinks at the time.
+fn history_dir_of(out: &NodePath) -> Option<NodePath> {
+    NodePath::parse("--out", out.as_path(), "/srv/pki").ok()
 }
 
 /// Prints `report` when `--output json`; text output is the `wrote` lines alone.
