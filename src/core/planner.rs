@@ -11,7 +11,9 @@ use super::issuance;
 use super::ownership;
 use super::plan::{FileChange, Notice, Plan};
 use crate::formats::containerd_config::{ContainerdConfig, Effective};
-use crate::formats::hosts_toml::{ClientPaths, Endpoint, EndpointTrust, HostsFile, HostsSpec};
+use crate::formats::hosts_toml::{
+    self, ClientPaths, Endpoint, EndpointTrust, HostsFile, HostsSpec,
+};
 use crate::node::{Existing, Node, NodePath};
 use crate::settings::{
     DEFAULT_CERTS_DIR, Field, ISSUED_CA_NAME, InputFile, Origin, RegistryRequest,
@@ -460,7 +462,7 @@ fn hosts_toml_change(
     // apply writes nothing), it has no table the run does not list and its
     // trust is the run's, so it needs no parse, no check and no edit.
     if let Some(e) = &existing {
-        let text = HostsFile::new().render(spec);
+        let text = hosts_toml::render_new(spec);
         if e.bytes == text.as_bytes() {
             let mut after = text.into_bytes();
             after.shrink_to_fit();

@@ -140,6 +140,17 @@ impl HostsFile {
     /// The text with the managed fields set as `spec` says (capabilities
     /// kept where [`HostsSpec::keep_capabilities`] says so).
     pub fn render(&self, spec: &HostsSpec) -> String {
+        if self.original.is_empty()
+            && let Some(text) = fresh::render(spec)
+        {
+            return text;
+        }
+        self.render_edited(spec)
+    }
+
+    /// [`HostsFile::render`] through `toml_edit`: the file's own comments,
+    /// keys and layout kept.
+    fn render_edited(&self, spec: &HostsSpec) -> String {
         let mut doc = self.doc.clone();
         let root = doc.as_table_mut();
         // No server (`_default`): containerd uses the image's own registry;
@@ -169,6 +180,12 @@ impl HostsFile {
             toml_util::restore_line_endings(&self.original, rendered)
         }
     }
+}
+
+/// A new hosts.toml for `spec`: what `HostsFile::new().render(spec)` gives,
+/// without building a document.
+pub fn render_new(spec: &HostsSpec) -> String {
+    fresh::render(spec).unwrap_or_else(|| HostsFile::new().render_edited(spec))
 }
 
 impl Default for HostsFile {
@@ -267,11 +284,15 @@ fn set_headers(table: &mut dyn TableLike, headers: &[(String, Vec<String>)]) {
         }
     }
     for (name, values) in headers {
-        let value = match values.as_slice() {
-            [one] => Value::from(one.as_str()),
-            many => string_array(many),
-        };
-        set_if_changed(header, name, value);
+        set_if_changed(header, name, header_value(values));
+    }
+}
+
+/// One header's value: a string, or an array when it has several.
+fn header_value(values: &[String]) -> Value {
+    match values {
+        [one] => Value::from(one.as_str()),
+        many => string_array(many),
     }
 }
 
@@ -393,6 +414,7 @@ fn client_value(cert: &str, key: &str) -> Value {
 }
 
 mod anchors;
+mod fresh;
 pub mod read;
 mod types;
 
