@@ -35,6 +35,9 @@ pub fn plan(
     let target = node.target().map(|t| t.version);
     let certs_dir = hosts_dir(path, &effective, certs_dir, target, &mut plan)?;
     plan.files.push(config_change(node, &effective, &certs_dir));
+    if requests.len() > 1 {
+        node.prime(&certs_dir)?;
+    }
     for request in requests {
         for warning in &request.warnings {
             plan.warn(Notice::warning("input", warning.clone()));

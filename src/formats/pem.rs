@@ -16,6 +16,9 @@ use x509_parser::prelude::X509Certificate;
 
 /// Decoded PEM blocks of a file; errors name the file.
 fn blocks(file: &Path, bytes: &[u8]) -> Result<Vec<Pem>> {
+    if let Some(found) = split::blocks(bytes).filter(|b| !b.is_empty()) {
+        return Ok(found);
+    }
     let mut out = Vec::new();
     for block in Pem::iter_from_buffer(bytes) {
         match block {
@@ -256,6 +259,8 @@ fn load_key(file: &Path, bytes: &[u8]) -> Result<KeyPair> {
         )
     })
 }
+
+mod split;
 
 #[cfg(test)]
 #[path = "pem_tests.rs"]

@@ -70,6 +70,11 @@ impl Node {
         self.paths.resolve(path)
     }
 
+    /// Readies the lookup of many children of `dir` (see [`Resolver::prime`]).
+    pub fn prime(&self, dir: &NodePath) -> Result<()> {
+        self.paths.prime(dir)
+    }
+
     /// The directory treated as `/`.
     pub fn root(&self) -> &Root {
         self.paths.root()
