@@ -38,11 +38,17 @@ pub fn plan(
     if requests.len() > 1 {
         node.prime(&certs_dir)?;
     }
-    for request in requests {
+    // Hosts are planned apart (each reads only its own directory), on a
+    // few threads for a big fleet, and joined in the requests' order.
+    let hosts = crate::node::parallel::map_in_order(requests, |request| {
+        let mut part = Plan::default();
         for warning in &request.warnings {
-            plan.warn(Notice::warning("input", warning.clone()));
+            part.warn(Notice::warning("input", warning.clone()));
         }
-        host_changes(node, &certs_dir, request, &mut plan)?;
+        host_changes(node, &certs_dir, request, &mut part).map(|()| part)
+    });
+    for part in hosts {
+        plan.absorb(part?);
     }
     ownership::mark(node, &certs_dir, &mut plan)?;
     Ok(plan)

@@ -9,6 +9,7 @@ pub mod containerd;
 mod dirs;
 mod dump;
 mod imports;
+pub mod parallel;
 mod paths;
 mod read;
 pub mod reads;
