@@ -13,6 +13,7 @@ pub mod parallel;
 mod paths;
 mod read;
 pub mod reads;
+mod stat;
 pub mod validate;
 
 use std::path::PathBuf;
@@ -108,14 +109,12 @@ impl Node {
 
     /// Any other node file; `None` when it does not exist.
     pub fn file(&self, path: &NodePath) -> Result<Option<Existing>> {
-        let (real, known) = self.paths.resolve_stat(path)?;
-        read::read_resolved(&real, path, known)
+        read::read_resolved(&self.paths.locate(path)?, path)
     }
 
     /// A PEM text file of the node; `None` when it does not exist.
     pub fn text(&self, path: &NodePath) -> Result<Option<String>> {
-        let (real, known) = self.paths.resolve_stat(path)?;
-        read::text_resolved(&real, path, known)
+        read::text_resolved(&self.paths.locate(path)?, path)
     }
 
     /// The entries of a node directory as (name, is a directory), sorted by

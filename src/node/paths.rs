@@ -6,10 +6,14 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
+use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use anyhow::Result;
+use rustix::fs::{AtFlags, Mode, OFlags, StatxFlags};
+
+use super::stat::Stat;
 
 use crate::exit_codes::usage;
 
@@ -88,7 +92,10 @@ impl Root {
                 push_parts(&mut todo, &target);
             } else {
                 done.push(part);
-                last = meta.ok().filter(|m| !m.file_type().is_symlink());
+                last = meta
+                    .ok()
+                    .filter(|m| !m.file_type().is_symlink())
+                    .map(|m| Stat::of(&m));
             }
         }
         Ok(Walked { done, links, last })
@@ -109,7 +116,7 @@ impl Root {
                 Ok(Walked {
                     done,
                     links: from.links,
-                    last: meta.ok(),
+                    last: meta.ok().map(|m| Stat::of(&m)),
                 })
             }
         }
@@ -125,6 +132,26 @@ impl Root {
 pub struct Resolver {
     root: Root,
     walked: Mutex<HashMap<String, Walked>>,
+    /// The primed directory, held open: its files are looked up and opened
+    /// relative to it, a name or two for the kernel to walk instead of the
+    /// whole path each time.
+    anchor: OnceLock<Anchor>,
+}
+
+/// A directory opened once (`O_PATH`), with its real path under the root.
+#[derive(Debug)]
+struct Anchor {
+    done: PathBuf,
+    fd: OwnedFd,
+}
+
+/// Where a node file is, what its lstat said (when it exists and is no
+/// link), and the handle and relative path that reach it cheaply.
+#[derive(Debug)]
+pub struct Located<'a> {
+    pub real: PathBuf,
+    pub stat: Option<Stat>,
+    pub at: Option<(&'a OwnedFd, PathBuf)>,
 }
 
 impl Resolver {
@@ -132,6 +159,7 @@ impl Resolver {
         Resolver {
             root,
             walked: Mutex::default(),
+            anchor: OnceLock::new(),
         }
     }
 
@@ -142,15 +170,49 @@ impl Resolver {
 
     /// What [`Root::resolve`] gives for `node`.
     pub fn resolve(&self, node: &NodePath) -> Result<PathBuf> {
-        Ok(self.resolve_stat(node)?.0)
+        Ok(self.locate(node)?.real)
     }
 
-    /// [`Resolver::resolve`], with the real path's metadata when the walk
-    /// found it (it exists and is no link): one lstat that reading the
-    /// file can use instead of a stat of its own.
-    pub fn resolve_stat(&self, node: &NodePath) -> Result<(PathBuf, Option<std::fs::Metadata>)> {
+    /// [`Resolver::resolve`], with the real path's lstat when the walk found
+    /// it (it exists and is no link), so that reading the file needs no stat
+    /// of its own, and the way to open it relative to the primed directory.
+    pub fn locate(&self, node: &NodePath) -> Result<Located<'_>> {
         let walked = self.walk_path(&node.0, node)?;
-        Ok((self.root.0.join(walked.done), walked.last))
+        let at = self.relative(&walked.done);
+        Ok(Located {
+            real: self.root.0.join(walked.done),
+            stat: walked.last,
+            at,
+        })
+    }
+
+    /// The primed directory's handle and `done` relative to it, when `done`
+    /// lies below it.
+    fn relative(&self, done: &Path) -> Option<(&OwnedFd, PathBuf)> {
+        let anchor = self.anchor.get()?;
+        let inside = done.strip_prefix(&anchor.done).ok()?;
+        (!inside.as_os_str().is_empty()).then(|| (&anchor.fd, inside.to_path_buf()))
+    }
+
+    /// [`Root::walk_name`], with the lstat relative to the primed directory
+    /// when the name lies below it.
+    fn walk_name(&self, from: Walked, name: &str, node: &NodePath) -> Result<Walked> {
+        let mut done = from.done.clone();
+        done.push(name);
+        let Some((fd, rel)) = self.relative(&done) else {
+            return self.root.walk_name(from, name, node);
+        };
+        let flags = StatxFlags::TYPE | StatxFlags::MODE | StatxFlags::SIZE;
+        match rustix::fs::statx(fd, &rel, AtFlags::SYMLINK_NOFOLLOW, flags)
+            .map(|x| Stat::of_statx(&x))
+        {
+            Ok(stat) if stat.is_symlink() => self.root.walk(from, Path::new(name), node),
+            stat => Ok(Walked {
+                done,
+                links: from.links,
+                last: stat.ok(),
+            }),
+        }
     }
 
     /// The walk of `path`: its parent's (kept), then its last part. Paths
@@ -165,7 +227,7 @@ impl Resolver {
             return self.root.walk(Walked::default(), path, node);
         };
         let from = self.dir_walk(dir, node)?;
-        self.root.walk_name(from, name, node)
+        self.walk_name(from, name, node)
     }
 
     /// Walks `dir` and learns from one listing which of its entries are
@@ -176,9 +238,21 @@ impl Resolver {
     /// primes nothing.
     pub fn prime(&self, dir: &NodePath) -> Result<()> {
         let walked = self.walk_path(&dir.0, dir)?;
-        let Ok(entries) = std::fs::read_dir(self.root.0.join(&walked.done)) else {
+        let real = self.root.0.join(&walked.done);
+        let Ok(entries) = std::fs::read_dir(&real) else {
             return Ok(());
         };
+        let opened = rustix::fs::open(
+            &real,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        );
+        if let Ok(fd) = opened {
+            let _ = self.anchor.set(Anchor {
+                done: walked.done.clone(),
+                fd,
+            });
+        }
         let Ok(mut cache) = self.walked.lock() else {
             return Ok(());
         };
@@ -228,7 +302,7 @@ struct Walked {
     done: PathBuf,
     links: u32,
     /// lstat of the real path, when its last part exists and is no link.
-    last: Option<std::fs::Metadata>,
+    last: Option<Stat>,
 }
 
 /// Queues a path's parts so that `pop` yields them first to last.
@@ -425,11 +499,15 @@ mod tests {
                 );
             }
         }
-        let (real, meta) = paths
-            .resolve_stat(&NodePath::fixed("/etc/containerd/certs.d/b/hosts.toml"))
+        let found = paths
+            .locate(&NodePath::fixed("/etc/containerd/certs.d/b/hosts.toml"))
             .unwrap();
-        assert_eq!(real, dir.path().join("srv/x/hosts.toml"));
-        assert!(meta.is_some_and(|m| m.is_file()));
+        assert_eq!(found.real, dir.path().join("srv/x/hosts.toml"));
+        assert!(
+            found
+                .stat
+                .is_some_and(|m| m.kind == rustix::fs::FileType::RegularFile)
+        );
         assert!(paths.resolve(&NodePath::fixed("/srv/x/loop/f")).is_err());
     }
 

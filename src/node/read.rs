@@ -10,14 +10,17 @@
 //! can hang certsd or exhaust its memory.
 
 use std::fmt::Display;
-use std::fs::{self, File, Metadata, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use rustix::fs::{FileType, Mode, OFlags};
 
-use super::paths::{NodePath, Root};
+use super::paths::{Located, NodePath, Root};
+use super::stat::Stat;
 
 /// The largest file certsd reads (8 MiB): far above any config.toml,
 /// hosts.toml or CA bundle, far below what would strain memory.
@@ -33,44 +36,62 @@ pub struct Existing {
 /// Reads a regular file of at most [`MAX_READ`] bytes; `None` when it does
 /// not exist. `shown` names the file in messages (a node path, or the path
 /// as the user gave it).
-pub fn read_bounded(path: &Path, shown: &dyn Display) -> Result<Option<(Vec<u8>, Metadata)>> {
-    read_stated(path, shown, None)
+pub fn read_bounded(path: &Path, shown: &dyn Display) -> Result<Option<(Vec<u8>, Stat)>> {
+    read_stated(path, shown, None, None)
 }
 
-/// [`read_bounded`], given the metadata of `path` when the caller already
-/// has it (a [`Resolver`](super::Resolver) walk ends on an lstat of it).
+/// [`read_bounded`], given the lstat of `path` when the caller already
+/// has it (a [`Resolver`](super::Resolver) walk ends on one), and the
+/// directory handle and relative path to open it by, when there is one.
 fn read_stated(
     path: &Path,
     shown: &dyn Display,
-    known: Option<Metadata>,
-) -> Result<Option<(Vec<u8>, Metadata)>> {
-    let meta = match known.map_or_else(|| fs::metadata(path), Ok) {
-        Ok(meta) => meta,
+    known: Option<Stat>,
+    at: Option<(&OwnedFd, &Path)>,
+) -> Result<Option<(Vec<u8>, Stat)>> {
+    let stat = match known.map_or_else(|| fs::metadata(path).map(|m| Stat::of(&m)), Ok) {
+        Ok(stat) => stat,
         Err(err) if err.kind() == ErrorKind::NotFound => {
             super::reads::note(path, None);
             return Ok(None);
         }
         Err(err) => return Err(err).with_context(|| format!("{shown}: cannot read")),
     };
-    refuse_special(&meta, shown)?;
-    // O_NONBLOCK: should a FIFO be swapped in after the check, open returns
-    // at once instead of waiting for a writer; the fstat below then refuses it.
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits().cast_signed())
-        .open(path)
-        .with_context(|| format!("{shown}: cannot read"))?;
-    if let Some(bytes) = read_as_stated(&file, meta.len()) {
+    refuse_special(&stat, shown)?;
+    let file = open(path, at).with_context(|| format!("{shown}: cannot read"))?;
+    if let Some(bytes) = read_as_stated(&file, stat.len) {
         super::reads::note(path, Some(&bytes));
-        return Ok(Some((bytes, meta)));
+        return Ok(Some((bytes, stat)));
     }
-    let meta = file
+    let stat = file
         .metadata()
+        .map(|m| Stat::of(&m))
         .with_context(|| format!("{shown}: cannot read"))?;
-    refuse_special(&meta, shown)?;
-    let bytes = read_limited(file, meta.len(), shown)?;
+    refuse_special(&stat, shown)?;
+    let bytes = read_limited(file, stat.len, shown)?;
     super::reads::note(path, Some(&bytes));
-    Ok(Some((bytes, meta)))
+    Ok(Some((bytes, stat)))
+}
+
+/// Opens for reading, relative to `at`'s directory when given. `O_NONBLOCK`:
+/// should a FIFO be swapped in after the check, open returns at once
+/// instead of waiting for a writer, and what was opened is judged again.
+fn open(path: &Path, at: Option<(&OwnedFd, &Path)>) -> std::io::Result<File> {
+    match at {
+        Some((dir, rel)) => {
+            let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+            Ok(File::from(rustix::fs::openat(
+                dir,
+                rel,
+                flags,
+                Mode::empty(),
+            )?))
+        }
+        None => OpenOptions::new()
+            .read(true)
+            .custom_flags(OFlags::NONBLOCK.bits().cast_signed())
+            .open(path),
+    }
 }
 
 /// The file's bytes when it holds exactly the `size` the stat before the
@@ -138,51 +159,46 @@ fn read_limited(mut file: File, size: u64, shown: &dyn Display) -> Result<Vec<u8
 }
 
 /// Only regular files are read: a FIFO would block, a device never end.
-fn refuse_special(meta: &Metadata, shown: &dyn Display) -> Result<()> {
-    let kind = meta.file_type();
-    let what = if kind.is_file() {
-        return Ok(());
-    } else if kind.is_dir() {
-        "is a directory, expected a file; move it aside or point certsd at the file"
-    } else if kind.is_fifo() {
-        "is a FIFO (named pipe), not a regular file; certsd reads only regular files"
-    } else if kind.is_socket() {
-        "is a socket, not a regular file; certsd reads only regular files"
-    } else {
-        "is a device, not a regular file; certsd reads only regular files"
+fn refuse_special(stat: &Stat, shown: &dyn Display) -> Result<()> {
+    let what = match stat.kind {
+        FileType::RegularFile => return Ok(()),
+        FileType::Directory => {
+            "is a directory, expected a file; move it aside or point certsd at the file"
+        }
+        FileType::Fifo => {
+            "is a FIFO (named pipe), not a regular file; certsd reads only regular files"
+        }
+        FileType::Socket => "is a socket, not a regular file; certsd reads only regular files",
+        _ => "is a device, not a regular file; certsd reads only regular files",
     };
     bail!("{shown}: {what}")
 }
 
 /// Reads a node path under `root`; `None` when it does not exist.
 pub fn read_existing(root: &Root, path: &NodePath) -> Result<Option<Existing>> {
-    read_resolved(&root.resolve(path)?, path, None)
+    let found = read_stated(&root.resolve(path)?, path, None, None)?;
+    Ok(found.map(|(bytes, stat)| Existing {
+        bytes,
+        mode: stat.mode,
+    }))
 }
 
-/// Reads node path `path`, already resolved to `real` (whose metadata the
-/// walk may have found).
-pub(super) fn read_resolved(
-    real: &Path,
-    path: &NodePath,
-    known: Option<Metadata>,
-) -> Result<Option<Existing>> {
+/// Reads node path `path`, as the resolver found it.
+pub(super) fn read_resolved(found: &Located<'_>, path: &NodePath) -> Result<Option<Existing>> {
+    let at = found.at.as_ref().map(|(fd, rel)| (*fd, rel.as_path()));
     Ok(
-        read_stated(real, path, known)?.map(|(bytes, meta)| Existing {
+        read_stated(&found.real, path, found.stat, at)?.map(|(bytes, stat)| Existing {
             bytes,
-            mode: meta.permissions().mode() & 0o7777,
+            mode: stat.mode,
         }),
     )
 }
 
-/// Reads a PEM text file (node path `path`, resolved to `real`); `None`
-/// when it does not exist.
-pub(super) fn text_resolved(
-    real: &Path,
-    path: &NodePath,
-    known: Option<Metadata>,
-) -> Result<Option<String>> {
-    match read_stated(real, path, known)? {
-        Some((bytes, _)) => String::from_utf8(bytes)
+/// Reads a PEM text file (node path `path`, as the resolver found it);
+/// `None` when it does not exist.
+pub(super) fn text_resolved(found: &Located<'_>, path: &NodePath) -> Result<Option<String>> {
+    match read_resolved(found, path)? {
+        Some(existing) => String::from_utf8(existing.bytes)
             .map(Some)
             .with_context(|| format!("{path}: not a PEM text file")),
         None => Ok(None),

@@ -260,10 +260,8 @@ mod tests {
         #[test]
         fn a_new_file_is_the_edited_template(spec in spec()) {
             let edited = HostsFile::new().render_edited(&spec);
-            match render(&spec) {
-                Some(fresh) => prop_assert_eq!(fresh, edited),
-                None => prop_assert_eq!(super::super::render_new(&spec), edited),
-            }
+            let fresh = render(&spec).unwrap_or_else(|| super::super::render_new(&spec));
+            prop_assert_eq!(fresh, edited);
         }
     }
 
