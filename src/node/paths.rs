@@ -188,10 +188,21 @@ impl Resolver {
 
     /// The primed directory's handle and `done` relative to it, when `done`
     /// lies below it.
+    /// Compared as bytes: `Path::strip_prefix` parses every component of
+    /// both, per file. Walked paths are relative and clean (no `.`, `..` or
+    /// doubled `/`), so a byte prefix ending at a `/` is a component prefix.
     fn relative(&self, done: &Path) -> Option<(&OwnedFd, PathBuf)> {
         let anchor = self.anchor.get()?;
-        let inside = done.strip_prefix(&anchor.done).ok()?;
-        (!inside.as_os_str().is_empty()).then(|| (&anchor.fd, inside.to_path_buf()))
+        let base = anchor.done.as_os_str().as_encoded_bytes();
+        let path = done.as_os_str().as_encoded_bytes();
+        let rest = path.strip_prefix(base)?;
+        let rest = if base.is_empty() {
+            rest
+        } else {
+            rest.strip_prefix(b"/")?
+        };
+        let rest = std::str::from_utf8(rest).ok().filter(|r| !r.is_empty())?;
+        Some((&anchor.fd, PathBuf::from(rest)))
     }
 
     /// [`Root::walk_name`], with the lstat relative to the primed directory
@@ -509,6 +520,24 @@ mod tests {
                 .is_some_and(|m| m.kind == rustix::fs::FileType::RegularFile)
         );
         assert!(paths.resolve(&NodePath::fixed("/srv/x/loop/f")).is_err());
+        // Below the primed directory, the handle and relative path reach the
+        // very file the real path names.
+        std::fs::write(dir.path().join("etc/containerd/real/r/hosts.toml"), "r").unwrap();
+        let found = primed
+            .locate(&NodePath::fixed("/etc/containerd/certs.d/r/hosts.toml"))
+            .unwrap();
+        let (fd, rel) = found.at.expect("relative to the primed directory");
+        assert_eq!(rel, Path::new("r/hosts.toml"));
+        let via = rustix::fs::statx(fd, &rel, AtFlags::empty(), StatxFlags::INO).unwrap();
+        let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&found.real).unwrap());
+        assert_eq!(via.stx_ino, inode);
+        assert!(
+            primed
+                .locate(&NodePath::fixed("/srv/x/hosts.toml"))
+                .unwrap()
+                .at
+                .is_none()
+        );
     }
 
     #[test]
