@@ -21,13 +21,11 @@ impl Prepared {
     /// Validates the requests, reads the node and computes the plan.
     pub(crate) fn plan(&self) -> Result<(Node, Plan)> {
         let target = self.settings.target();
-        // Each registry reads and checks its own input files: a big spec
-        // is checked on a few threads, errors still in the spec's order.
-        let requests = crate::node::parallel::map_in_order(&self.registries, |r| {
-            RegistryRequest::validate(&r.input, &r.origin, target.as_ref())
-        })
-        .into_iter()
-        .collect::<Result<Vec<_>>>()?;
+        let requests = self
+            .registries
+            .iter()
+            .map(|r| RegistryRequest::validate(&r.input, &r.origin, target.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
         let node = Node::read(
             self.settings.root.clone(),
             self.settings.config.clone(),

@@ -59,49 +59,33 @@ pub fn mark(node: &Node, certs_dir: &NodePath, plan: &mut Plan) -> Result<()> {
             }
         }
     }
-    // Each host's marker reads only its own directory: a few threads.
-    let markers = crate::node::parallel::map_in_order(&hosts, |(dir, created, after)| {
-        let files = copied.get(dir.as_str()).cloned().unwrap_or_default();
-        marker_change(node, dir, *created, after, files)
-    });
-    for marker in markers {
-        plan.files.extend(marker?);
+    for (dir, created, after) in hosts {
+        let path = dir.join(MARKER);
+        let existing = node.file(&path)?;
+        let Some(old) = existing
+            .as_ref()
+            .map(|e| Marker::parse(&e.bytes))
+            .or(created.then(Marker::default))
+        else {
+            continue;
+        };
+        let mut files = copied.remove(dir.as_str()).unwrap_or_default();
+        for name in old.files {
+            if !files.contains(&name) && node.file(&dir.join(&name))?.is_some() {
+                files.push(name);
+            }
+        }
+        let text = Marker {
+            seal: seal(&dir, &after),
+            files,
+        }
+        .render();
+        let mut after = text.into_bytes();
+        after.shrink_to_fit();
+        plan.files
+            .push(FileChange::write(path, existing, after, 0o644));
     }
     Ok(())
-}
-
-/// The marker of `dir`, whose hosts.toml becomes `after`, listing `files`
-/// (those the plan copies there) and the files the old marker named that
-/// are still there; `None` when certsd did not create the directory.
-fn marker_change(
-    node: &Node,
-    dir: &NodePath,
-    created: bool,
-    after: &[u8],
-    mut files: Vec<String>,
-) -> Result<Option<FileChange>> {
-    let path = dir.join(MARKER);
-    let existing = node.file(&path)?;
-    let Some(old) = existing
-        .as_ref()
-        .map(|e| Marker::parse(&e.bytes))
-        .or(created.then(Marker::default))
-    else {
-        return Ok(None);
-    };
-    for name in old.files {
-        if !files.contains(&name) && node.file(&dir.join(&name))?.is_some() {
-            files.push(name);
-        }
-    }
-    let text = Marker {
-        seal: seal(dir, after),
-        files,
-    }
-    .render();
-    let mut after = text.into_bytes();
-    after.shrink_to_fit();
-    Ok(Some(FileChange::write(path, existing, after, 0o644)))
 }
 
 /// Plans the removal of every host directory under `certs_dir` that certsd

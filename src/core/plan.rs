@@ -331,14 +331,6 @@ impl Plan {
     pub fn warn(&mut self, notice: Notice) {
         self.notices.push(notice);
     }
-
-    /// Appends everything `part` plans, after what this plan holds.
-    pub fn absorb(&mut self, part: Plan) {
-        self.files.extend(part.files);
-        self.notices.extend(part.notices);
-        self.certificates.extend(part.certificates);
-        self.orders.extend(part.orders);
-    }
 }
 
 #[cfg(test)]

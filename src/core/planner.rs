@@ -38,17 +38,11 @@ pub fn plan(
     if requests.len() > 1 {
         node.prime(&certs_dir)?;
     }
-    // Hosts are planned apart (each reads only its own directory), on a
-    // few threads for a big fleet, and joined in the requests' order.
-    let hosts = crate::node::parallel::map_in_order(requests, |request| {
-        let mut part = Plan::default();
+    for request in requests {
         for warning in &request.warnings {
-            part.warn(Notice::warning("input", warning.clone()));
+            plan.warn(Notice::warning("input", warning.clone()));
         }
-        host_changes(node, &certs_dir, request, &mut part).map(|()| part)
-    });
-    for part in hosts {
-        plan.absorb(part?);
+        host_changes(node, &certs_dir, request, &mut plan)?;
     }
     ownership::mark(node, &certs_dir, &mut plan)?;
     Ok(plan)

@@ -9,7 +9,6 @@ pub mod containerd;
 mod dirs;
 mod dump;
 mod imports;
-pub mod parallel;
 mod paths;
 mod read;
 pub mod reads;

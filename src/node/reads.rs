@@ -34,23 +34,12 @@ pub fn record<T>(f: impl FnOnce() -> T) -> (T, Vec<Read>) {
     reads.sort_by(|a, b| a.path.cmp(&b.path));
     reads.dedup_by(|later, first| later.path == first.path);
     // An outer record sees what the inner one saw.
-    note_all(&reads);
-    (value, reads)
-}
-
-/// Whether a record is under way on this thread.
-pub(super) fn recording() -> bool {
-    RECORD.with(|r| r.borrow().is_some())
-}
-
-/// Adds reads seen elsewhere (another thread's record) to the record under
-/// way on this thread, if any.
-pub(super) fn note_all(reads: &[Read]) {
     RECORD.with(|r| {
         if let Some(outer) = r.borrow_mut().as_mut() {
             outer.extend(reads.iter().cloned());
         }
     });
+    (value, reads)
 }
 
 /// Notes one read (`None`: the file does not exist) when a record is under way.
