@@ -7,7 +7,7 @@ use anyhow::{Result, anyhow};
 
 use super::planfile::{self, Save, Saved};
 use super::source::Prepared;
-use crate::core::plan::{Notice, Plan};
+use crate::core::plan::{FileChange, Notice, Plan};
 use crate::core::{history, issuance};
 use crate::core::{migrate, planner};
 use crate::exit_codes::{Code, is_broken_pipe};
@@ -67,21 +67,16 @@ fn shown_text(plan: &Plan) -> Result<String> {
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
-/// The plan the writer gets: `plan` and the files that record it in the
-/// history, so both land in one crash-safe group.
-fn with_history(run: &Prepared, plan: &Plan) -> Result<Plan> {
+/// The files that record `plan` in the history: the writer gets them with
+/// the plan's own, so both land in one crash-safe group.
+fn history_of(run: &Prepared, plan: &Plan) -> Result<Vec<FileChange>> {
     let record = history::Record {
         root: &run.settings.root,
         config: &run.settings.config,
         keep: run.settings.write.keep_backups,
         time: now(),
     };
-    let mut files = plan.files.clone();
-    files.extend(history::record(&record, plan)?);
-    Ok(Plan {
-        files,
-        ..Plan::default()
-    })
+    history::record(&record, plan)
 }
 
 /// Now (UTC, RFC 3339), for a history entry.
@@ -196,7 +191,10 @@ pub(crate) fn execute(
     on(Step::Planned(&plan))?;
     let validation = super::validate::before_install(settings, &run.origin, &node, &plan)?;
     on(Step::Validated(&validation))?;
-    let mut outcome = session.apply(&with_history(run, &plan)?)?;
+    let records = history_of(run, &plan)?;
+    let mut outcome = session.apply(plan.files.iter().chain(&records))?;
+    // The entry of a fleet's apply is megabytes: not kept for the report.
+    drop(records);
     without_history(&mut outcome, &history::dir(&settings.config));
     for note in &outcome.notes {
         on(Step::Noted(note))?;

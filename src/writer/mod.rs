@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::core::plan::{FileChange, Op, Plan};
+use crate::core::plan::{FileChange, Op};
 use crate::node::{NodePath, Root};
 use journal::{Entry, Journal};
 
@@ -98,9 +98,12 @@ impl Session {
         &self.repairs
     }
 
-    /// Writes every changing file of the plan as one group (see the module doc).
-    pub fn apply(&self, plan: &Plan) -> Result<Outcome> {
-        let items = self.items(plan)?;
+    /// Writes every changing file of `files` as one group (see the module
+    /// doc). An iterator, not a [`Plan`](crate::core::plan::Plan): a plan and the files that record it
+    /// in the history go in one group without copying a fleet's plan.
+    pub fn apply<'a>(&self, files: impl IntoIterator<Item = &'a FileChange>) -> Result<Outcome> {
+        let files: Vec<&FileChange> = files.into_iter().collect();
+        let items = self.items(&files)?;
         let mut outcome = Outcome::default();
         if items.is_empty() {
             return Ok(outcome);
@@ -132,7 +135,7 @@ impl Session {
                 Kind::Change | Kind::RemoveDir => outcome.written.push(item.node.clone()),
             }
         }
-        for change in plan.files.iter().filter(|f| f.backup && f.changes()) {
+        for change in files.iter().filter(|f| f.backup && f.changes()) {
             let keep = self.options.keep_backups;
             let dropped = backups::prune(&self.root, &change.path, keep);
             if dropped > 0 {
@@ -145,13 +148,13 @@ impl Session {
         Ok(outcome)
     }
 
-    /// The plan's changing files and their backups, in rename order, checked.
-    fn items<'a>(&self, plan: &'a Plan) -> Result<Vec<Item<'a>>> {
+    /// The changing files and their backups, in rename order, checked.
+    fn items<'a>(&self, files: &[&'a FileChange]) -> Result<Vec<Item<'a>>> {
         let mut items = Vec::new();
         // Nothing is written while the items are made: each directory's
         // links are read once.
         let paths = crate::node::Resolver::new(self.root.clone());
-        for change in plan.files.iter().filter(|f| f.changes()) {
+        for change in files.iter().copied().filter(|f| f.changes()) {
             let real = paths.resolve(&change.path)?;
             if let (true, Some(before), true) =
                 (change.backup, &change.before, self.options.keep_backups > 0)
@@ -378,11 +381,8 @@ fn write_temp(
 mod tests {
     use super::*;
 
-    fn plan_of(changes: Vec<FileChange>) -> Plan {
-        Plan {
-            files: changes,
-            ..Plan::default()
-        }
+    fn plan_of(changes: Vec<FileChange>) -> Vec<FileChange> {
+        changes
     }
 
     fn new_file(path: &str, bytes: &str, mode: u32) -> FileChange {
@@ -483,7 +483,7 @@ mod tests {
         let root = Root::new(dir.path().to_path_buf());
         let s = session(&root);
         let order: Vec<String> = s
-            .items(&plan)
+            .items(&plan.iter().collect::<Vec<_>>())
             .unwrap()
             .iter()
             .map(|i| i.node.to_string())
