@@ -91,7 +91,7 @@ pub fn save(save: &Save, run: &Prepared, node: &Node, reads: &[Read], shown: &st
     let session = writer::Session::for_dir(dir, options)?;
     let before = read_existing(&Root::new(PathBuf::from("/")), &path)?;
     let change = FileChange::exact(path, before, file.render().into_bytes(), 0o644, false);
-    session.apply([&change])?;
+    session.apply([&change], None)?;
     eprintln!(
         "certsd: plan saved to {}; `certsd apply --plan {}` applies exactly it",
         save.out.display(),

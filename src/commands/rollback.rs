@@ -114,7 +114,7 @@ pub fn run(settings: &Settings, request: &Request) -> Result<Code> {
         ))?;
     }
     // The restored files carry no backup flag: the history keeps their copies.
-    let mut outcome = session.apply(planned.plan.files.iter().chain(&planned.marks))?;
+    let mut outcome = session.apply(planned.plan.files.iter().chain(&planned.marks), None)?;
     without_history(&mut outcome, &target.history);
     let restart = match &request.restart {
         Some(words) if planned.plan.restart_required() => restart(words),

@@ -7,7 +7,7 @@ use anyhow::{Result, anyhow};
 
 use super::planfile::{self, Save, Saved};
 use super::source::Prepared;
-use crate::core::plan::{FileChange, Notice, Plan};
+use crate::core::plan::{Notice, Plan};
 use crate::core::{history, issuance};
 use crate::core::{migrate, planner};
 use crate::exit_codes::{Code, is_broken_pipe};
@@ -69,7 +69,7 @@ fn shown_text(plan: &Plan) -> Result<String> {
 
 /// The files that record `plan` in the history: the writer gets them with
 /// the plan's own, so both land in one crash-safe group.
-fn history_of(run: &Prepared, plan: &Plan) -> Result<Vec<FileChange>> {
+fn history_of<'a>(run: &Prepared, plan: &'a Plan) -> Result<history::Recording<'a>> {
     let record = history::Record {
         root: &run.settings.root,
         config: &run.settings.config,
@@ -191,8 +191,11 @@ pub(crate) fn execute(
     on(Step::Planned(&plan))?;
     let validation = super::validate::before_install(settings, &run.origin, &node, &plan)?;
     on(Step::Validated(&validation))?;
+    // The snapshot (config.toml's document, every directory's links) is
+    // not needed to write: freed before the writer's own lookups.
+    drop(node);
     let records = history_of(run, &plan)?;
-    let mut outcome = session.apply(plan.files.iter().chain(&records))?;
+    let mut outcome = session.apply(plan.files.iter().chain(&records.files), records.made())?;
     // The entry of a fleet's apply is megabytes: not kept for the report.
     drop(records);
     without_history(&mut outcome, &history::dir(&settings.config));

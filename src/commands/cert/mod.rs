@@ -184,7 +184,9 @@ impl<'a> Outputs<'a> {
             ));
         }
         let history = self.history_of(&root, dir.as_ref(), &plan)?;
-        let mut outcome = self.session.apply(plan.files.iter().chain(&history))?;
+        let mut outcome = self
+            .session
+            .apply(plan.files.iter().chain(&history.files), history.made())?;
         if let Some(dir) = &dir {
             super::trust::without_history(&mut outcome, &dir.join(history::DIR_NAME));
         }
@@ -204,18 +206,18 @@ impl<'a> Outputs<'a> {
 impl Outputs<'_> {
     /// The files that record `plan` in `<dir>/.certsd-history/` (the writer
     /// gets them in one group with the plan's); none when `dir` is `None`.
-    fn history_of(
+    fn history_of<'p>(
         &self,
         root: &Root,
         dir: Option<&NodePath>,
-        plan: &Plan,
-    ) -> Result<Vec<FileChange>> {
+        plan: &'p Plan,
+    ) -> Result<history::Recording<'p>> {
         let Some(dir) = dir else {
             eprintln!(
                 "certsd: {}: not recorded in the history (the path holds `..`), so `certsd rollback --dir` cannot undo this write",
                 self.issue.out.display()
             );
-            return Ok(Vec::new());
+            return Ok(history::Recording::default());
         };
         let record = history::Record {
             root,
