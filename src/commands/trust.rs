@@ -15,17 +15,37 @@ use crate::node::Node;
 use crate::node::validate::Validation;
 use crate::render::report::{self, Restart};
 use crate::settings::{Output, RegistryRequest};
+use crate::version::Target;
 use crate::writer;
 
 impl Prepared {
-    /// Validates the requests, reads the node and computes the plan.
+    /// Validates the requests, reads the node and computes the plan. The
+    /// planner validates each entry as it reaches it (see
+    /// [`planner::Requests`]); a bad entry is still the error reported when
+    /// the node or the plan has a problem too, as when every entry was
+    /// checked before the node was read.
     pub(crate) fn plan(&self) -> Result<(Node, Plan)> {
         let target = self.settings.target();
-        let requests = self
-            .registries
-            .iter()
-            .map(|r| RegistryRequest::validate(&r.input, &r.origin, target.as_ref()))
-            .collect::<Result<Vec<_>>>()?;
+        let bad_entry = std::cell::Cell::new(false);
+        let mut requests = self.registries.iter().map(|r| {
+            let request = RegistryRequest::validate(&r.input, &r.origin, target.as_ref());
+            bad_entry.set(bad_entry.get() || request.is_err());
+            request
+        });
+        let planned = self.plan_from(target.clone(), &mut requests);
+        if planned.is_err() && !bad_entry.get() {
+            for request in requests {
+                request?;
+            }
+        }
+        planned
+    }
+
+    fn plan_from(
+        &self,
+        target: Option<Target>,
+        requests: &mut planner::Requests<'_>,
+    ) -> Result<(Node, Plan)> {
         let node = Node::read(
             self.settings.root.clone(),
             self.settings.config.clone(),
@@ -33,9 +53,12 @@ impl Prepared {
         )?;
         let certs_dir = self.settings.certs_dir.as_ref();
         let mut plan = match (&self.migrate, self.prune) {
-            (Some(options), _) => migrate::plan(&node, certs_dir, options, &requests)?,
-            (None, true) => planner::plan_pruning(&node, certs_dir, &requests, &self.origin)?,
-            (None, false) => planner::plan(&node, certs_dir, &requests, &self.origin)?,
+            (Some(options), _) => {
+                let requests = requests.collect::<Result<Vec<_>>>()?;
+                migrate::plan(&node, certs_dir, options, &requests)?
+            }
+            (None, true) => planner::plan_pruning(&node, certs_dir, requests, &self.origin)?,
+            (None, false) => planner::plan(&node, certs_dir, requests, &self.origin)?,
         };
         for warning in &self.warnings {
             plan.warn(Notice::warning("source", warning.clone()));
