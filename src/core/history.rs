@@ -420,6 +420,56 @@ mod tests {
     }
 
     #[test]
+    fn an_apply_entry_made_from_its_plan_is_one_as_read_back() {
+        let old = Existing {
+            bytes: b"old".to_vec(),
+            mode: 0o640,
+        };
+        let hosts = NodePath::fixed("/etc/containerd/certs.d/r/hosts.toml");
+        let ca = NodePath::fixed("/etc/containerd/certs.d/r/ca.crt");
+        let plan = Plan {
+            files: vec![
+                FileChange::write(hosts, Some(old), b"new".to_vec(), 0o644),
+                FileChange::write(ca, None, b"ca".to_vec(), 0o644),
+            ],
+            ..Plan::default()
+        };
+        let file = EntryFile {
+            path: NodePath::fixed("/etc/containerd/.certsd-history/000001.json"),
+            entry: Entry {
+                certsd_history: 1,
+                id: 1,
+                time: "now".into(),
+                files: Changes {
+                    changing: plan.files.iter().collect(),
+                    copies: NodePath::fixed("/etc/containerd/.certsd-history/000001"),
+                },
+                created_dirs: vec!["/etc/containerd/certs.d/r".into()],
+                rolled_back: false,
+            },
+        };
+        let mut text = Vec::new();
+        file.write_to(&mut text).unwrap();
+        let back: Entry = serde_json::from_slice(&text).unwrap();
+        assert_eq!(to_json(&back), text, "not the text of the entry read back");
+        let replaced = back.files[0].before.as_ref().unwrap();
+        assert_eq!(
+            (
+                replaced.sha256.as_str(),
+                replaced.mode,
+                replaced.backup.as_deref()
+            ),
+            (
+                sha256(b"old").as_str(),
+                0o640,
+                Some("/etc/containerd/.certsd-history/000001/0-hosts.toml")
+            )
+        );
+        assert_eq!(back.files[1].before, None);
+        assert_eq!(back.files[1].after.as_ref().unwrap().sha256, sha256(b"ca"));
+    }
+
+    #[test]
     fn an_entry_reads_back_as_written() {
         let e = entry("/etc/x", None);
         let back: Entry = serde_json::from_slice(&to_json(&e)).unwrap();

@@ -35,6 +35,8 @@ pub(super) struct Item<'a> {
     /// (a backup keeps the owner of the file it copies).
     pub owner_of: Option<PathBuf>,
     pub rank: u8,
+    /// Its place before the sort by rank (set there).
+    pub seq: u32,
     pub kind: Kind,
 }
 
@@ -114,11 +116,11 @@ impl Write for Measure {
 
 /// The items of `change` (its backup first, when `backup` names one) before
 /// sorting; `real` is where its path leads.
-pub(super) fn items_of<'a>(
-    change: &'a FileChange,
+pub(super) fn items_of(
+    change: &FileChange,
     real: PathBuf,
     backup: Option<(NodePath, PathBuf)>,
-) -> io::Result<Vec<Item<'a>>> {
+) -> io::Result<Vec<Item<'_>>> {
     let mut out = Vec::with_capacity(2);
     if let (Some((node, backup_real)), Some(before)) = (backup, &change.before) {
         out.push(Item {
@@ -127,6 +129,7 @@ pub(super) fn items_of<'a>(
             write: Some(Content::of(Body::Bytes(&before.bytes), before.mode)?),
             owner_of: Some(real.clone()),
             rank: 0,
+            seq: 0,
             kind: Kind::Backup,
         });
     }
@@ -141,19 +144,21 @@ pub(super) fn items_of<'a>(
         write,
         owner_of: None,
         rank: rank(change),
+        seq: 0,
         kind,
     });
     Ok(out)
 }
 
 /// The item of a made file: a new file, renamed with the plain ones.
-pub(super) fn made_item<'a>(made: &'a dyn Made, real: PathBuf) -> io::Result<Item<'a>> {
+pub(super) fn made_item(made: &dyn Made, real: PathBuf) -> io::Result<Item<'_>> {
     Ok(Item {
         node: Cow::Borrowed(made.path()),
         real,
         write: Some(Content::of(Body::Made(made), made.mode())?),
         owner_of: None,
         rank: 2,
+        seq: 0,
         kind: Kind::Change,
     })
 }

@@ -191,7 +191,12 @@ impl Session {
                 .with_context(|| format!("{}: cannot write", made.path()))?;
             items.push(item);
         }
-        items.sort_by_key(|i| i.rank);
+        // In place, unlike a stable sort (whose scratch copy of a fleet's
+        // items is megabytes); `seq` keeps equal ranks in plan order.
+        for (seq, item) in (0..).zip(items.iter_mut()) {
+            item.seq = seq;
+        }
+        items.sort_unstable_by_key(|i| (i.rank, i.seq));
         for item in &items {
             durable::check_path(&item.node, &item.real)?;
             if let Some(content) = &item.write {
