@@ -21,6 +21,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::core::plan::{FileChange, Made, Op, Plan};
+use crate::node::reads::Sha256;
 use crate::node::{Existing, NodePath, Root, list_dir, read_existing};
 
 /// The directory's name, beside config.toml.
@@ -228,7 +229,7 @@ impl Serialize for Changes<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(self.changing.iter().enumerate().map(|(n, change)| {
             let copy = copy_path(change, &self.copies, n);
-            touched(change, copy.as_ref())
+            touched(change, copy.map(|c| c.as_str().to_string()))
         }))
     }
 }
@@ -283,34 +284,46 @@ fn copy_of(change: &FileChange, dir: &NodePath, n: usize) -> Option<FileChange> 
     ))
 }
 
+/// [`Touched`] as an apply writes it: borrowed from the plan, each hash
+/// made as it is serialised (the same text: a test reads it back).
+#[derive(Serialize)]
+struct TouchedOut<'a> {
+    path: &'a str,
+    before: Option<StateOut>,
+    after: Option<StateOut>,
+    secret: bool,
+    needs_restart: bool,
+}
+
+/// [`State`] as an apply writes it.
+#[derive(Serialize)]
+struct StateOut {
+    sha256: Sha256,
+    mode: u32,
+    backup: Option<String>,
+}
+
 /// What the entry says of one change; `copy` is where its old content is kept.
-fn touched(change: &FileChange, copy: Option<&NodePath>) -> Touched {
-    let before = change
-        .before
-        .as_ref()
-        .map(|old| state(old, copy.map(|c| c.as_str().to_string())));
+fn touched(change: &FileChange, copy: Option<String>) -> TouchedOut<'_> {
+    let before = change.before.as_ref().map(|old| StateOut {
+        sha256: Sha256::of(&old.bytes),
+        mode: old.mode,
+        backup: copy,
+    });
     let after = match &change.op {
-        Op::Write { after, mode } => Some(State {
-            sha256: sha256(after),
+        Op::Write { after, mode } => Some(StateOut {
+            sha256: Sha256::of(after),
             mode: *mode,
             backup: None,
         }),
         Op::Delete | Op::RemoveDir => None,
     };
-    Touched {
-        path: change.path.as_str().to_string(),
+    TouchedOut {
+        path: change.path.as_str(),
         before,
         after,
         secret: change.secret,
         needs_restart: change.needs_restart,
-    }
-}
-
-fn state(old: &Existing, backup: Option<String>) -> State {
-    State {
-        sha256: sha256(&old.bytes),
-        mode: old.mode,
-        backup,
     }
 }
 
@@ -343,6 +356,8 @@ fn forget(root: &Root, dir: &NodePath, old: &Stored) -> Result<Vec<FileChange>> 
 /// parents first; the history's own directory is not the apply's.
 fn created_dirs(root: &Root, changes: &[&FileChange], history: &NodePath) -> Result<Vec<String>> {
     let mut made: Vec<String> = Vec::new();
+    // Beside the list: a fleet's apply creates thousands of directories.
+    let mut seen = std::collections::HashSet::new();
     for change in changes.iter().filter(|c| matches!(c.op, Op::Write { .. })) {
         let mut missing = Vec::new();
         let mut at = change.path.parent();
@@ -355,7 +370,7 @@ fn created_dirs(root: &Root, changes: &[&FileChange], history: &NodePath) -> Res
         }
         for dir in missing.into_iter().rev() {
             let ours = dir == history.as_str() || dir.starts_with(&format!("{history}/"));
-            if !ours && !made.contains(&dir) {
+            if !ours && seen.insert(dir.clone()) {
                 made.push(dir);
             }
         }

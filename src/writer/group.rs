@@ -12,9 +12,10 @@ use aws_lc_rs::digest;
 use serde::Serialize;
 
 use super::durable;
-use super::journal::{self, Entry};
+use super::journal;
 use crate::core::plan::{FileChange, Made, Op};
 use crate::node::NodePath;
+use crate::node::reads::Sha256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
@@ -53,7 +54,7 @@ pub(super) struct Content<'a> {
     pub body: Body<'a>,
     pub mode: u32,
     pub len: u64,
-    pub sha256: [u8; 32],
+    pub sha256: Sha256,
 }
 
 /// Where the bytes come from.
@@ -71,8 +72,8 @@ impl<'a> Content<'a> {
             hash: digest::Context::new(&digest::SHA256),
         };
         body.write_to(&mut sink)?;
-        let mut sha256 = [0; 32];
-        sha256.copy_from_slice(sink.hash.finish().as_ref());
+        let mut sha256 = Sha256([0; 32]);
+        sha256.0.copy_from_slice(sink.hash.finish().as_ref());
         Ok(Content {
             body,
             mode,
@@ -189,7 +190,7 @@ impl Serialize for Entries<'_> {
         use serde::ser::{Error, SerializeSeq};
         let mut seq = s.serialize_seq(Some(self.items.len()))?;
         for item in self.items {
-            // Never fails here: `Session::items` made every entry once already.
+            // `journal::size` meets an error first, before anything is written.
             let entry = entry(self.root, item).map_err(|e| S::Error::custom(format!("{e:#}")))?;
             seq.serialize_element(&entry)?;
         }
@@ -197,16 +198,56 @@ impl Serialize for Entries<'_> {
     }
 }
 
+/// [`journal::Entry`] as a run writes it: borrowed from its item where it
+/// can be (the same text: a test compares).
+#[derive(Serialize)]
+struct EntryOut<'a> {
+    node: &'a str,
+    target: &'a str,
+    tmp: Option<String>,
+    sha256: Option<Sha256>,
+    dir: bool,
+}
+
 /// The journal's entry for one item.
-pub(super) fn entry(root: &Path, item: &Item<'_>) -> anyhow::Result<Entry> {
-    Ok(Entry {
-        node: item.node.to_string(),
-        target: journal::relative(root, &item.real)?,
+fn entry<'a>(root: &Path, item: &'a Item<'_>) -> anyhow::Result<EntryOut<'a>> {
+    Ok(EntryOut {
+        node: item.node.as_str(),
+        target: journal::relative_str(root, &item.real)?,
         tmp: match item.write {
             Some(_) => Some(journal::relative(root, &durable::temp_name(&item.real))?),
             None => None,
         },
-        sha256: item.write.as_ref().map(|w| journal::hex(&w.sha256)),
+        sha256: item.write.as_ref().map(|w| w.sha256),
         dir: item.kind == Kind::RemoveDir,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_is_written_as_the_journal_reads_it() {
+        let change = FileChange::write(
+            NodePath::fixed("/etc/containerd/certs.d/r/ca.crt"),
+            None,
+            b"ca".to_vec(),
+            0o644,
+        );
+        let root = Path::new("/srv/node");
+        let real = root.join("etc/containerd/certs.d/r/ca.crt");
+        let items = items_of(&change, real.clone(), None).unwrap();
+        let written = serde_json::to_string(&entry(root, &items[0]).unwrap()).unwrap();
+        let expected = journal::Entry {
+            node: "/etc/containerd/certs.d/r/ca.crt".into(),
+            target: "etc/containerd/certs.d/r/ca.crt".into(),
+            tmp: Some(journal::relative(root, &durable::temp_name(&real)).unwrap()),
+            sha256: Some(journal::sha256(b"ca")),
+            dir: false,
+        };
+        assert_eq!(written, serde_json::to_string(&expected).unwrap());
+        let back: journal::Entry = serde_json::from_str(&written).unwrap();
+        assert_eq!(back.sha256, expected.sha256);
+    }
 }

@@ -58,24 +58,20 @@ pub(super) struct Entry {
 
 /// The hex SHA-256 of `bytes`.
 pub(super) fn sha256(bytes: &[u8]) -> String {
-    hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref())
-}
-
-/// A digest in lower-case hex, as the journal holds it.
-pub(super) fn hex(digest: &[u8]) -> String {
-    digest.iter().fold(String::new(), |mut hex, b| {
-        use std::fmt::Write as _;
-        let _ = write!(hex, "{b:02x}");
-        hex
-    })
+    crate::node::reads::sha256(bytes)
 }
 
 /// A path as the journal holds it: relative to the root.
 pub(super) fn relative(root: &Path, real: &Path) -> Result<String> {
+    relative_str(root, real).map(str::to_string)
+}
+
+/// [`relative`], borrowed from `real`.
+pub(super) fn relative_str<'a>(root: &Path, real: &'a Path) -> Result<&'a str> {
     let inside = real.strip_prefix(root).unwrap_or(real);
     inside
         .to_str()
-        .map(|s| s.trim_start_matches('/').to_string())
+        .map(|s| s.trim_start_matches('/'))
         .with_context(|| format!("{}: the path is not UTF-8", real.display()))
 }
 
@@ -121,13 +117,13 @@ pub(super) fn remove(dir: &Path) -> Result<()> {
     }
 }
 
-/// The size the journal will have, for the file-size limit check.
-pub(super) fn size<E: Serialize>(journal: &Journal<E>) -> u64 {
+/// The size the journal will have, for the file-size limit check; an
+/// entry that cannot be written (a path that is not UTF-8) fails here,
+/// before anything is written.
+pub(super) fn size<E: Serialize>(journal: &Journal<E>) -> Result<u64> {
     let mut counted = Counter(0);
-    match serde_json::to_writer(&mut counted, journal) {
-        Ok(()) => counted.0,
-        Err(_) => 0,
-    }
+    serde_json::to_writer(&mut counted, journal).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(counted.0)
 }
 
 /// Counts the bytes written to it, keeping none.

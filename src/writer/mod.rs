@@ -133,7 +133,7 @@ impl Session {
         };
         durable::check_size_limit(
             &self.journal_dir.join(journal::JOURNAL).display(),
-            journal::size(&journal),
+            journal::size(&journal)?,
         )?;
         if let Err(err) = self.stage(&items, &mut journal, &dirs, small) {
             self.roll_back(&items, &journal.created_dirs);
@@ -202,9 +202,6 @@ impl Session {
             if let Some(content) = &item.write {
                 durable::check_size_limit(&item.node, content.len)?;
             }
-            // The journal makes its entries as it is written: any error
-            // they can give is given here, before anything is written.
-            group::entry(self.root.dir(), item)?;
         }
         Ok(items)
     }
