@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 
 use super::source::{self, Prepared};
 use crate::cli::replay;
-use crate::core::plan::{FileChange, Plan};
+use crate::core::plan::FileChange;
 use crate::exit_codes::usage;
 use crate::formats::planfile::{Place, PlanFile, Recorded};
 use crate::node::reads::{Read, sha256};
@@ -91,10 +91,7 @@ pub fn save(save: &Save, run: &Prepared, node: &Node, reads: &[Read], shown: &st
     let session = writer::Session::for_dir(dir, options)?;
     let before = read_existing(&Root::new(PathBuf::from("/")), &path)?;
     let change = FileChange::exact(path, before, file.render().into_bytes(), 0o644, false);
-    session.apply(&Plan {
-        files: vec![change],
-        ..Plan::default()
-    })?;
+    session.apply([&change], None)?;
     eprintln!(
         "certsd: plan saved to {}; `certsd apply --plan {}` applies exactly it",
         save.out.display(),

@@ -12,7 +12,6 @@ use anyhow::{Context, Result, anyhow};
 
 use super::trust::{restart, shown, without_history};
 use crate::core::history;
-use crate::core::plan::Plan;
 use crate::core::rollback::{self, Rollback};
 use crate::exit_codes::Code;
 use crate::node::validate::Validation;
@@ -114,13 +113,8 @@ pub fn run(settings: &Settings, request: &Request) -> Result<Code> {
             &mut err,
         ))?;
     }
-    let mut files = planned.plan.files.clone();
-    files.extend(planned.marks.iter().cloned());
     // The restored files carry no backup flag: the history keeps their copies.
-    let mut outcome = session.apply(&Plan {
-        files,
-        ..Plan::default()
-    })?;
+    let mut outcome = session.apply(planned.plan.files.iter().chain(&planned.marks), None)?;
     without_history(&mut outcome, &target.history);
     let restart = match &request.restart {
         Some(words) if planned.plan.restart_required() => restart(words),

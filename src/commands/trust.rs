@@ -15,17 +15,37 @@ use crate::node::Node;
 use crate::node::validate::Validation;
 use crate::render::report::{self, Restart};
 use crate::settings::{Output, RegistryRequest};
+use crate::version::Target;
 use crate::writer;
 
 impl Prepared {
-    /// Validates the requests, reads the node and computes the plan.
+    /// Validates the requests, reads the node and computes the plan. The
+    /// planner validates each entry as it reaches it (see
+    /// [`planner::Requests`]); a bad entry is still the error reported when
+    /// the node or the plan has a problem too, as when every entry was
+    /// checked before the node was read.
     pub(crate) fn plan(&self) -> Result<(Node, Plan)> {
         let target = self.settings.target();
-        let requests = self
-            .registries
-            .iter()
-            .map(|r| RegistryRequest::validate(&r.input, &r.origin, target.as_ref()))
-            .collect::<Result<Vec<_>>>()?;
+        let bad_entry = std::cell::Cell::new(false);
+        let mut requests = self.registries.iter().map(|r| {
+            let request = RegistryRequest::validate(&r.input, &r.origin, target.as_ref());
+            bad_entry.set(bad_entry.get() || request.is_err());
+            request
+        });
+        let planned = self.plan_from(target.clone(), &mut requests);
+        if planned.is_err() && !bad_entry.get() {
+            for request in requests {
+                request?;
+            }
+        }
+        planned
+    }
+
+    fn plan_from(
+        &self,
+        target: Option<Target>,
+        requests: &mut planner::Requests<'_>,
+    ) -> Result<(Node, Plan)> {
         let node = Node::read(
             self.settings.root.clone(),
             self.settings.config.clone(),
@@ -33,9 +53,12 @@ impl Prepared {
         )?;
         let certs_dir = self.settings.certs_dir.as_ref();
         let mut plan = match (&self.migrate, self.prune) {
-            (Some(options), _) => migrate::plan(&node, certs_dir, options, &requests)?,
-            (None, true) => planner::plan_pruning(&node, certs_dir, &requests, &self.origin)?,
-            (None, false) => planner::plan(&node, certs_dir, &requests, &self.origin)?,
+            (Some(options), _) => {
+                let requests = requests.collect::<Result<Vec<_>>>()?;
+                migrate::plan(&node, certs_dir, options, &requests)?
+            }
+            (None, true) => planner::plan_pruning(&node, certs_dir, requests, &self.origin)?,
+            (None, false) => planner::plan(&node, certs_dir, requests, &self.origin)?,
         };
         for warning in &self.warnings {
             plan.warn(Notice::warning("source", warning.clone()));
@@ -67,21 +90,16 @@ fn shown_text(plan: &Plan) -> Result<String> {
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
-/// The plan the writer gets: `plan` and the files that record it in the
-/// history, so both land in one crash-safe group.
-fn with_history(run: &Prepared, plan: &Plan) -> Result<Plan> {
+/// The files that record `plan` in the history: the writer gets them with
+/// the plan's own, so both land in one crash-safe group.
+fn history_of<'a>(run: &Prepared, plan: &'a Plan) -> Result<history::Recording<'a>> {
     let record = history::Record {
         root: &run.settings.root,
         config: &run.settings.config,
         keep: run.settings.write.keep_backups,
         time: now(),
     };
-    let mut files = plan.files.clone();
-    files.extend(history::record(&record, plan)?);
-    Ok(Plan {
-        files,
-        ..Plan::default()
-    })
+    history::record(&record, plan)
 }
 
 /// Now (UTC, RFC 3339), for a history entry.
@@ -196,7 +214,13 @@ pub(crate) fn execute(
     on(Step::Planned(&plan))?;
     let validation = super::validate::before_install(settings, &run.origin, &node, &plan)?;
     on(Step::Validated(&validation))?;
-    let mut outcome = session.apply(&with_history(run, &plan)?)?;
+    // The snapshot (config.toml's document, every directory's links) is
+    // not needed to write: freed before the writer's own lookups.
+    drop(node);
+    let records = history_of(run, &plan)?;
+    let mut outcome = session.apply(plan.files.iter().chain(&records.files), records.made())?;
+    // The entry of a fleet's apply is megabytes: not kept for the report.
+    drop(records);
     without_history(&mut outcome, &history::dir(&settings.config));
     for note in &outcome.notes {
         on(Step::Noted(note))?;

@@ -20,7 +20,8 @@
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::core::plan::{FileChange, Op, Plan};
+use crate::core::plan::{FileChange, Made, Op, Plan};
+use crate::node::reads::Sha256;
 use crate::node::{Existing, NodePath, Root, list_dir, read_existing};
 
 /// The directory's name, beside config.toml.
@@ -28,16 +29,17 @@ pub const DIR_NAME: &str = ".certsd-history";
 /// The mode of entries and copies: they may hold keys and credentials.
 const MODE: u32 = 0o600;
 
-/// One apply.
+/// One apply. `F` is the list of files: read back it is a `Vec`; written by
+/// an apply it is [`Changes`], made from the plan as it is serialised.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Entry {
+pub struct Entry<F = Vec<Touched>> {
     /// Always 1 for now: a newer certsd's entries are refused, not misread.
     pub certsd_history: u32,
     pub id: u32,
     /// When (UTC, RFC 3339), for people.
     pub time: String,
-    pub files: Vec<Touched>,
+    pub files: F,
     /// Node paths of the directories the apply created, parents first.
     pub created_dirs: Vec<String>,
     /// A rollback restored what this apply replaced.
@@ -157,47 +159,101 @@ pub struct Record<'a> {
     pub time: String,
 }
 
+/// The files that record one apply: the entry, and the rest of the group.
+#[derive(Default)]
+pub struct Recording<'a> {
+    /// Copies of what the apply replaces or deletes, and the removal of
+    /// entries beyond `--keep-backups`.
+    pub files: Vec<FileChange>,
+    pub entry: Option<EntryFile<'a>>,
+}
+
+impl Recording<'_> {
+    /// The entry, for the writer.
+    pub fn made(&self) -> Option<&dyn Made> {
+        self.entry.as_ref().map(|e| e as &dyn Made)
+    }
+}
+
 /// The files that record `plan` (whose certificates are already made):
 /// the entry, copies of what it replaces or deletes, and the removal of
 /// entries beyond `keep`. Nothing when the plan changes nothing.
-pub fn record(rec: &Record<'_>, plan: &Plan) -> Result<Vec<FileChange>> {
+pub fn record<'a>(rec: &Record<'_>, plan: &'a Plan) -> Result<Recording<'a>> {
     let changing: Vec<&FileChange> = plan
         .files
         .iter()
         .filter(|f| f.changes() && f.op != Op::RemoveDir)
         .collect();
     if rec.keep == 0 || changing.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Recording::default());
     }
     let dir = dir(rec.config);
     let stored = read_all(rec.root, &dir)?;
     let id = stored.last().map_or(1, |s| s.entry.id + 1);
-    let mut out = Vec::new();
-    let files = changing
+    let copies = copies_dir(&dir, id);
+    let mut files: Vec<FileChange> = changing
         .iter()
         .enumerate()
-        .map(|(n, change)| touched(change, &copies_dir(&dir, id), n, &mut out))
+        .filter_map(|(n, change)| copy_of(change, &copies, n))
         .collect();
     let entry = Entry {
         certsd_history: 1,
         id,
         time: rec.time.clone(),
-        files,
         created_dirs: created_dirs(rec.root, &changing, &dir)?,
+        files: Changes { changing, copies },
         rolled_back: false,
     };
-    out.push(FileChange::exact(
-        entry_path(&dir, id),
-        None,
-        to_json(&entry),
-        MODE,
-        false,
-    ));
     let drop = (stored.len() + 1).saturating_sub(rec.keep);
     for old in stored.iter().take(drop) {
-        out.extend(forget(rec.root, &dir, old)?);
+        files.extend(forget(rec.root, &dir, old)?);
     }
-    Ok(out)
+    let path = entry_path(&dir, id);
+    Ok(Recording {
+        files,
+        entry: Some(EntryFile { path, entry }),
+    })
+}
+
+/// The files an apply changes, as its entry lists them: each [`Touched`]
+/// is made from the plan as the entry is written, so a fleet's entry (ten
+/// thousand hosts: megabytes) is never held whole.
+#[derive(Debug)]
+pub struct Changes<'a> {
+    changing: Vec<&'a FileChange>,
+    /// This entry's directory of copies.
+    copies: NodePath,
+}
+
+impl Serialize for Changes<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.changing.iter().enumerate().map(|(n, change)| {
+            let copy = copy_path(change, &self.copies, n);
+            touched(change, copy.map(|c| c.as_str().to_string()))
+        }))
+    }
+}
+
+/// The entry of one apply, a file of its group.
+#[derive(Debug)]
+pub struct EntryFile<'a> {
+    path: NodePath,
+    entry: Entry<Changes<'a>>,
+}
+
+impl Made for EntryFile<'_> {
+    fn path(&self) -> &NodePath {
+        &self.path
+    }
+
+    fn mode(&self) -> u32 {
+        MODE
+    }
+
+    fn write_to(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, &self.entry)?;
+        out.write_all(b"\n")
+    }
 }
 
 /// The entry's text.
@@ -207,46 +263,67 @@ pub fn to_json(entry: &Entry) -> Vec<u8> {
     text
 }
 
-/// What the entry says of one change; a copy of the old content, when the
-/// writer keeps no backup of it, goes into `copies` as `N-NAME`.
-fn touched(change: &FileChange, dir: &NodePath, n: usize, copies: &mut Vec<FileChange>) -> Touched {
-    let before = match &change.before {
-        Some(old) if change.backup => Some(state(old, None)),
-        Some(old) => {
-            let copy = dir.join(&format!("{n}-{}", change.path.file_name()));
-            copies.push(FileChange::exact(
-                copy.clone(),
-                None,
-                old.bytes.clone(),
-                MODE,
-                change.secret,
-            ));
-            Some(state(old, Some(copy.as_str().to_string())))
-        }
-        None => None,
-    };
+/// Where the entry keeps a copy of what `change` replaces or deletes, as
+/// `N-NAME`: none for a new file, or one the writer backs up itself.
+fn copy_path(change: &FileChange, dir: &NodePath, n: usize) -> Option<NodePath> {
+    match &change.before {
+        Some(_) if !change.backup => Some(dir.join(&format!("{n}-{}", change.path.file_name()))),
+        _ => None,
+    }
+}
+
+/// The copy of what `change` replaces or deletes (see [`copy_path`]).
+fn copy_of(change: &FileChange, dir: &NodePath, n: usize) -> Option<FileChange> {
+    let (copy, old) = (copy_path(change, dir, n)?, change.before.as_ref()?);
+    Some(FileChange::exact(
+        copy,
+        None,
+        old.bytes.clone(),
+        MODE,
+        change.secret,
+    ))
+}
+
+/// [`Touched`] as an apply writes it: borrowed from the plan, each hash
+/// made as it is serialised (the same text: a test reads it back).
+#[derive(Serialize)]
+struct TouchedOut<'a> {
+    path: &'a str,
+    before: Option<StateOut>,
+    after: Option<StateOut>,
+    secret: bool,
+    needs_restart: bool,
+}
+
+/// [`State`] as an apply writes it.
+#[derive(Serialize)]
+struct StateOut {
+    sha256: Sha256,
+    mode: u32,
+    backup: Option<String>,
+}
+
+/// What the entry says of one change; `copy` is where its old content is kept.
+fn touched(change: &FileChange, copy: Option<String>) -> TouchedOut<'_> {
+    let before = change.before.as_ref().map(|old| StateOut {
+        sha256: Sha256::of(&old.bytes),
+        mode: old.mode,
+        backup: copy,
+    });
     let after = match &change.op {
-        Op::Write { after, mode } => Some(State {
-            sha256: sha256(after),
+        Op::Write { after, mode } => Some(StateOut {
+            sha256: Sha256::of(after),
             mode: *mode,
             backup: None,
         }),
         Op::Delete | Op::RemoveDir => None,
     };
-    Touched {
-        path: change.path.as_str().to_string(),
+    TouchedOut {
+        path: change.path.as_str(),
         before,
         after,
         secret: change.secret,
         needs_restart: change.needs_restart,
-    }
-}
-
-fn state(old: &Existing, backup: Option<String>) -> State {
-    State {
-        sha256: sha256(&old.bytes),
-        mode: old.mode,
-        backup,
     }
 }
 
@@ -279,6 +356,8 @@ fn forget(root: &Root, dir: &NodePath, old: &Stored) -> Result<Vec<FileChange>> 
 /// parents first; the history's own directory is not the apply's.
 fn created_dirs(root: &Root, changes: &[&FileChange], history: &NodePath) -> Result<Vec<String>> {
     let mut made: Vec<String> = Vec::new();
+    // Beside the list: a fleet's apply creates thousands of directories.
+    let mut seen = std::collections::HashSet::new();
     for change in changes.iter().filter(|c| matches!(c.op, Op::Write { .. })) {
         let mut missing = Vec::new();
         let mut at = change.path.parent();
@@ -291,7 +370,7 @@ fn created_dirs(root: &Root, changes: &[&FileChange], history: &NodePath) -> Res
         }
         for dir in missing.into_iter().rev() {
             let ours = dir == history.as_str() || dir.starts_with(&format!("{history}/"));
-            if !ours && !made.contains(&dir) {
+            if !ours && seen.insert(dir.clone()) {
                 made.push(dir);
             }
         }
@@ -353,6 +432,56 @@ mod tests {
             check(&at, &good, &dir, 4).is_err(),
             "an entry under another number"
         );
+    }
+
+    #[test]
+    fn an_apply_entry_made_from_its_plan_is_one_as_read_back() {
+        let old = Existing {
+            bytes: b"old".to_vec(),
+            mode: 0o640,
+        };
+        let hosts = NodePath::fixed("/etc/containerd/certs.d/r/hosts.toml");
+        let ca = NodePath::fixed("/etc/containerd/certs.d/r/ca.crt");
+        let plan = Plan {
+            files: vec![
+                FileChange::write(hosts, Some(old), b"new".to_vec(), 0o644),
+                FileChange::write(ca, None, b"ca".to_vec(), 0o644),
+            ],
+            ..Plan::default()
+        };
+        let file = EntryFile {
+            path: NodePath::fixed("/etc/containerd/.certsd-history/000001.json"),
+            entry: Entry {
+                certsd_history: 1,
+                id: 1,
+                time: "now".into(),
+                files: Changes {
+                    changing: plan.files.iter().collect(),
+                    copies: NodePath::fixed("/etc/containerd/.certsd-history/000001"),
+                },
+                created_dirs: vec!["/etc/containerd/certs.d/r".into()],
+                rolled_back: false,
+            },
+        };
+        let mut text = Vec::new();
+        file.write_to(&mut text).unwrap();
+        let back: Entry = serde_json::from_slice(&text).unwrap();
+        assert_eq!(to_json(&back), text, "not the text of the entry read back");
+        let replaced = back.files[0].before.as_ref().unwrap();
+        assert_eq!(
+            (
+                replaced.sha256.as_str(),
+                replaced.mode,
+                replaced.backup.as_deref()
+            ),
+            (
+                sha256(b"old").as_str(),
+                0o640,
+                Some("/etc/containerd/.certsd-history/000001/0-hosts.toml")
+            )
+        );
+        assert_eq!(back.files[1].before, None);
+        assert_eq!(back.files[1].after.as_ref().unwrap().sha256, sha256(b"ca"));
     }
 
     #[test]

@@ -164,6 +164,17 @@ impl FileChange {
     }
 }
 
+/// A new file whose bytes are made as the writer writes them, not held in
+/// memory: the history entry of a fleet's apply is megabytes.
+pub trait Made {
+    /// Where it goes (a file that does not exist yet).
+    fn path(&self) -> &NodePath;
+    fn mode(&self) -> u32;
+    /// Writes the content; the same bytes every time it is called (the
+    /// writer makes it once to hash and size it, once to write it).
+    fn write_to(&self, out: &mut dyn std::io::Write) -> std::io::Result<()>;
+}
+
 /// How much a notice matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -20,12 +20,17 @@ use crate::settings::{
 };
 use crate::version::{self, ContainerdVersion};
 
+/// The validated requests, one at a time: each is planned and dropped
+/// before the next is validated, so a fleet's requests (with the bytes of
+/// every CA file) are never all held at once. The first error ends the run.
+pub type Requests<'a> = dyn Iterator<Item = Result<RegistryRequest>> + 'a;
+
 /// Computes every file change for one run. `certs_dir` is the hosts
 /// directory the user named, if any.
 pub fn plan(
     node: &Node,
     certs_dir: Option<&NodePath>,
-    requests: &[RegistryRequest],
+    requests: &mut Requests<'_>,
     origin: &Origin,
 ) -> Result<Plan> {
     let mut plan = Plan::default();
@@ -39,10 +44,11 @@ pub fn plan(
         node.prime(&certs_dir)?;
     }
     for request in requests {
+        let request = request?;
         for warning in &request.warnings {
             plan.warn(Notice::warning("input", warning.clone()));
         }
-        host_changes(node, &certs_dir, request, &mut plan)?;
+        host_changes(node, &certs_dir, &request, &mut plan)?;
     }
     ownership::mark(node, &certs_dir, &mut plan)?;
     Ok(plan)
@@ -53,10 +59,16 @@ pub fn plan(
 pub fn plan_pruning(
     node: &Node,
     certs_dir: Option<&NodePath>,
-    requests: &[RegistryRequest],
+    requests: &mut Requests<'_>,
     origin: &Origin,
 ) -> Result<Plan> {
-    let mut plan = plan(node, certs_dir, requests, origin)?;
+    let mut hosts: Vec<String> = Vec::new();
+    let mut listing = requests.inspect(|r| {
+        if let Ok(request) = r {
+            hosts.push(request.host.as_str().to_string());
+        }
+    });
+    let mut plan = plan(node, certs_dir, &mut listing, origin)?;
     // The same directory `plan` chose; its warnings are already in the plan.
     let target = node.target().map(|t| t.version);
     let effective = node.config().effective(target)?;
@@ -67,8 +79,7 @@ pub fn plan_pruning(
         target,
         &mut Plan::default(),
     )?;
-    let listed: std::collections::HashSet<&str> =
-        requests.iter().map(|r| r.host.as_str()).collect();
+    let listed: std::collections::HashSet<&str> = hosts.iter().map(String::as_str).collect();
     ownership::prune(node, &dir, &listed, &mut plan)?;
     Ok(plan)
 }

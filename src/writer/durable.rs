@@ -122,9 +122,9 @@ pub(super) fn sync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// fsyncs each distinct directory.
-pub(super) fn sync_dirs(dirs: &[PathBuf]) -> Result<()> {
+pub(super) fn sync_dirs(dirs: &[&Path]) -> Result<()> {
     // A directory `--prune` removed has nothing left to sync.
-    let unique: BTreeSet<&PathBuf> = dirs.iter().filter(|d| d.exists()).collect();
+    let unique: BTreeSet<&Path> = dirs.iter().copied().filter(|d| d.exists()).collect();
     for dir in unique {
         sync_dir(dir).with_context(|| format!("{}: cannot sync", dir.display()))?;
     }
@@ -132,7 +132,7 @@ pub(super) fn sync_dirs(dirs: &[PathBuf]) -> Result<()> {
 }
 
 /// One syncfs(2) per file system holding any of `dirs`.
-pub(super) fn sync_filesystems(dirs: &[PathBuf]) -> Result<()> {
+pub(super) fn sync_filesystems(dirs: &[&Path]) -> Result<()> {
     let mut seen = BTreeSet::new();
     for dir in dirs.iter().filter(|d| d.exists()) {
         let handle = File::open(dir).with_context(|| format!("{}: cannot sync", dir.display()))?;

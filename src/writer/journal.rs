@@ -27,9 +27,11 @@ use crate::node::read_bounded;
 /// The journal's file name in the lock directory.
 pub(super) const JOURNAL: &str = ".certsd-journal";
 
-/// One run's group of renames.
+/// One run's group of renames. `E` is the list of entries: read back it is
+/// a `Vec`; a run writes its own from the group's items as it serialises
+/// them (`group::Entries`), so a fleet's journal is never held whole.
 #[derive(Debug, Serialize, Deserialize)]
-pub(super) struct Journal {
+pub(super) struct Journal<E = Vec<Entry>> {
     /// The run that wrote it (for messages).
     pub pid: u32,
     /// All temporary files were durable: the renames may have started.
@@ -37,7 +39,7 @@ pub(super) struct Journal {
     /// Directories this run created, parents first (removed again on roll-back).
     pub created_dirs: Vec<String>,
     /// In rename order.
-    pub entries: Vec<Entry>,
+    pub entries: E,
 }
 
 /// One target: its temporary file (`None` for a delete) and new content's hash.
@@ -56,25 +58,25 @@ pub(super) struct Entry {
 
 /// The hex SHA-256 of `bytes`.
 pub(super) fn sha256(bytes: &[u8]) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
-    digest.as_ref().iter().fold(String::new(), |mut hex, b| {
-        use std::fmt::Write as _;
-        let _ = write!(hex, "{b:02x}");
-        hex
-    })
+    crate::node::reads::sha256(bytes)
 }
 
 /// A path as the journal holds it: relative to the root.
 pub(super) fn relative(root: &Path, real: &Path) -> Result<String> {
+    relative_str(root, real).map(str::to_string)
+}
+
+/// [`relative`], borrowed from `real`.
+pub(super) fn relative_str<'a>(root: &Path, real: &'a Path) -> Result<&'a str> {
     let inside = real.strip_prefix(root).unwrap_or(real);
     inside
         .to_str()
-        .map(|s| s.trim_start_matches('/').to_string())
+        .map(|s| s.trim_start_matches('/'))
         .with_context(|| format!("{}: the path is not UTF-8", real.display()))
 }
 
 /// Writes the journal atomically (temp, fsync when `sync`, rename).
-pub(super) fn write(dir: &Path, journal: &Journal, sync: bool) -> Result<()> {
+pub(super) fn write<E: Serialize>(dir: &Path, journal: &Journal<E>, sync: bool) -> Result<()> {
     let path = dir.join(JOURNAL);
     let tmp = durable::temp_name(&path);
     let result = (|| -> std::io::Result<()> {
@@ -115,13 +117,13 @@ pub(super) fn remove(dir: &Path) -> Result<()> {
     }
 }
 
-/// The size the journal will have, for the file-size limit check.
-pub(super) fn size(journal: &Journal) -> u64 {
+/// The size the journal will have, for the file-size limit check; an
+/// entry that cannot be written (a path that is not UTF-8) fails here,
+/// before anything is written.
+pub(super) fn size<E: Serialize>(journal: &Journal<E>) -> Result<u64> {
     let mut counted = Counter(0);
-    match serde_json::to_writer(&mut counted, journal) {
-        Ok(()) => counted.0,
-        Err(_) => 0,
-    }
+    serde_json::to_writer(&mut counted, journal).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(counted.0)
 }
 
 /// Counts the bytes written to it, keeping none.
@@ -198,7 +200,7 @@ fn roll_forward(root: &Path, journal: &Journal) -> Result<String> {
             }
         }
     }
-    durable::sync_dirs(&dirs)?;
+    durable::sync_dirs(&dirs.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
     let mut said = format!(
         "completed the writes of an interrupted run (pid {}): {}",
         journal.pid,

@@ -21,20 +21,21 @@
 
 mod backups;
 mod durable;
+mod group;
 mod journal;
 mod lock;
 
 use std::fs::{self, OpenOptions};
-use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::core::plan::{FileChange, Op, Plan};
+use crate::core::plan::{FileChange, Made};
 use crate::node::{NodePath, Root};
-use journal::{Entry, Journal};
+use group::{Content, Entries, Item, Kind};
+use journal::Journal;
 
 /// How a run writes: from `--keep-backups` and `--lock-timeout`.
 #[derive(Debug, Clone, Copy)]
@@ -98,41 +99,55 @@ impl Session {
         &self.repairs
     }
 
-    /// Writes every changing file of the plan as one group (see the module doc).
-    pub fn apply(&self, plan: &Plan) -> Result<Outcome> {
-        let items = self.items(plan)?;
+    /// Writes every changing file of `files`, and `made` (a new file made as
+    /// it is written), as one group (see the module doc). Files, not a
+    /// [`Plan`](crate::core::plan::Plan): a plan and the files that record
+    /// it in the history go in one group without copying a fleet's plan.
+    pub fn apply<'a>(
+        &self,
+        files: impl IntoIterator<Item = &'a FileChange>,
+        made: Option<&'a dyn Made>,
+    ) -> Result<Outcome> {
+        let files: Vec<&FileChange> = files.into_iter().collect();
+        let items = self.items(&files, made)?;
         let mut outcome = Outcome::default();
         if items.is_empty() {
             return Ok(outcome);
         }
-        let dirs: Vec<PathBuf> = items.iter().map(|i| parent(&i.real)).collect();
-        let removed: usize = unique(&dirs)
-            .iter()
-            .map(|d| durable::remove_debris(d))
-            .sum();
+        let dirs = unique(items.iter().map(|i| parent(&i.real)));
+        let removed: usize = dirs.iter().map(|d| durable::remove_debris(d)).sum();
         if removed > 0 {
             outcome.notes.push(format!(
                 "removed {removed} temporary file(s) left by killed runs"
             ));
         }
         let small = items.len() <= durable::SYNCFS_ABOVE;
-        let mut journal = self.journal_for(&items)?;
+        let mut journal = Journal {
+            pid: std::process::id(),
+            committed: false,
+            created_dirs: Vec::new(),
+            entries: Entries {
+                root: self.root.dir(),
+                items: &items,
+            },
+        };
         durable::check_size_limit(
             &self.journal_dir.join(journal::JOURNAL).display(),
-            journal::size(&journal),
+            journal::size(&journal)?,
         )?;
         if let Err(err) = self.stage(&items, &mut journal, &dirs, small) {
-            self.roll_back(&items, &journal);
+            self.roll_back(&items, &journal.created_dirs);
             return Err(err);
         }
         self.commit(&items, &dirs, small)?;
         for item in &items {
+            let node = item.node.clone().into_owned();
             match item.kind {
-                Kind::Backup => outcome.backups.push(item.node.clone()),
-                Kind::Change | Kind::RemoveDir => outcome.written.push(item.node.clone()),
+                Kind::Backup => outcome.backups.push(node),
+                Kind::Change | Kind::RemoveDir => outcome.written.push(node),
             }
         }
-        for change in plan.files.iter().filter(|f| f.backup && f.changes()) {
+        for change in files.iter().filter(|f| f.backup && f.changes()) {
             let keep = self.options.keep_backups;
             let dropped = backups::prune(&self.root, &change.path, keep);
             if dropped > 0 {
@@ -145,104 +160,80 @@ impl Session {
         Ok(outcome)
     }
 
-    /// The plan's changing files and their backups, in rename order, checked.
-    fn items<'a>(&self, plan: &'a Plan) -> Result<Vec<Item<'a>>> {
-        let mut items = Vec::new();
+    /// The changing files, their backups and `made`, in rename order, checked.
+    fn items<'a>(
+        &self,
+        files: &[&'a FileChange],
+        made: Option<&'a dyn Made>,
+    ) -> Result<Vec<Item<'a>>> {
+        // Exact: the group of a fleet is tens of thousands of items.
+        let backups = files.iter().filter(|f| f.backup).count();
+        let mut items = Vec::with_capacity(files.len() + backups + 1);
         // Nothing is written while the items are made: each directory's
         // links are read once.
         let paths = crate::node::Resolver::new(self.root.clone());
-        for change in plan.files.iter().filter(|f| f.changes()) {
+        for change in files.iter().copied().filter(|f| f.changes()) {
             let real = paths.resolve(&change.path)?;
-            if let (true, Some(before), true) =
-                (change.backup, &change.before, self.options.keep_backups > 0)
-            {
-                let node = backups::free_path(&self.root, &change.path)?;
-                items.push(Item {
-                    real: paths.resolve(&node)?,
-                    node,
-                    write: Some((&before.bytes, before.mode)),
-                    owner_of: real.clone(),
-                    rank: 0,
-                    kind: Kind::Backup,
-                });
-            }
-            let (write, kind) = match &change.op {
-                Op::Write { after, mode } => (Some((after.as_slice(), *mode)), Kind::Change),
-                Op::Delete => (None, Kind::Change),
-                Op::RemoveDir => (None, Kind::RemoveDir),
+            let backup = match (change.backup, &change.before) {
+                (true, Some(_)) if self.options.keep_backups > 0 => {
+                    let node = backups::free_path(&self.root, &change.path)?;
+                    let real = paths.resolve(&node)?;
+                    Some((node, real))
+                }
+                _ => None,
             };
-            items.push(Item {
-                node: change.path.clone(),
-                owner_of: real.clone(),
-                real,
-                write,
-                rank: rank(change),
-                kind,
-            });
+            items.extend(group::items_of(change, real, backup).map_err(|e| durable::explain(&e))?);
         }
-        items.sort_by_key(|i| i.rank);
+        if let Some(made) = made {
+            let real = paths.resolve(made.path())?;
+            let item = group::made_item(made, real)
+                .map_err(|e| durable::explain(&e))
+                .with_context(|| format!("{}: cannot write", made.path()))?;
+            items.push(item);
+        }
+        // In place, unlike a stable sort (whose scratch copy of a fleet's
+        // items is megabytes); `seq` keeps equal ranks in plan order.
+        for (seq, item) in (0..).zip(items.iter_mut()) {
+            item.seq = seq;
+        }
+        items.sort_unstable_by_key(|i| (i.rank, i.seq));
         for item in &items {
             durable::check_path(&item.node, &item.real)?;
-            if let Some((bytes, _)) = item.write {
-                durable::check_size_limit(&item.node, bytes.len() as u64)?;
+            if let Some(content) = &item.write {
+                durable::check_size_limit(&item.node, content.len)?;
             }
         }
         Ok(items)
-    }
-
-    fn journal_for(&self, items: &[Item<'_>]) -> Result<Journal> {
-        let root = self.root.dir();
-        let entries = items
-            .iter()
-            .map(|item| {
-                Ok(Entry {
-                    node: item.node.to_string(),
-                    target: journal::relative(root, &item.real)?,
-                    tmp: match item.write {
-                        Some(_) => Some(journal::relative(root, &durable::temp_name(&item.real))?),
-                        None => None,
-                    },
-                    sha256: item.write.map(|(bytes, _)| journal::sha256(bytes)),
-                    dir: item.kind == Kind::RemoveDir,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Journal {
-            pid: std::process::id(),
-            committed: false,
-            created_dirs: Vec::new(),
-            entries,
-        })
     }
 
     /// Makes the directories, writes the staging journal, then the temporary files.
     fn stage(
         &self,
         items: &[Item<'_>],
-        journal: &mut Journal,
-        dirs: &[PathBuf],
+        journal: &mut Journal<Entries<'_>>,
+        dirs: &[&Path],
         small: bool,
     ) -> Result<()> {
         let root = self.root.dir();
-        for dir in std::iter::once(&self.journal_dir).chain(unique(dirs)) {
+        for dir in std::iter::once(self.journal_dir.as_path()).chain(dirs.iter().copied()) {
             for made in durable::make_dirs(dir).map_err(|e| e.context(where_of(items, dir)))? {
                 journal.created_dirs.push(journal::relative(root, &made)?);
             }
         }
         journal::write(&self.journal_dir, journal, false)?;
         for item in items {
-            if let Some((bytes, mode)) = item.write {
-                let owner = fs::metadata(&item.owner_of)
+            if let Some(content) = &item.write {
+                let owner = fs::metadata(item.owner_of())
                     .ok()
                     .map(|m| (m.uid(), m.gid()));
-                write_temp(&durable::temp_name(&item.real), bytes, mode, owner, small)
+                write_temp(&durable::temp_name(&item.real), content, owner, small)
                     .map_err(|e| durable::explain(&e))
                     .with_context(|| format!("{}: cannot write", item.node))?;
             }
         }
         if !small {
             let mut all = dirs.to_vec();
-            all.push(self.journal_dir.clone());
+            all.push(&self.journal_dir);
             durable::sync_filesystems(&all)?;
         }
         journal.committed = true;
@@ -251,10 +242,10 @@ impl Session {
 
     /// The renames, in order, then syncing and removing the journal. A
     /// failure here leaves the committed journal: the next run completes it.
-    fn commit(&self, items: &[Item<'_>], dirs: &[PathBuf], small: bool) -> Result<()> {
+    fn commit(&self, items: &[Item<'_>], dirs: &[&Path], small: bool) -> Result<()> {
         let later = "; the rest of the group is staged and the next certsd run completes it";
         for item in items {
-            let done = match (item.write, item.kind) {
+            let done = match (&item.write, item.kind) {
                 (Some(_), _) => fs::rename(durable::temp_name(&item.real), &item.real),
                 // remove_dir refuses a directory that is not empty, so a file
                 // that appeared in it meanwhile is never lost.
@@ -272,14 +263,15 @@ impl Session {
         journal::remove(&self.journal_dir)
     }
 
-    /// Undoes a failed staging: temporary files, the journal, new directories.
-    fn roll_back(&self, items: &[Item<'_>], journal: &Journal) {
+    /// Undoes a failed staging: temporary files, the journal, the
+    /// directories it made (`created`).
+    fn roll_back(&self, items: &[Item<'_>], created: &[String]) {
         for item in items.iter().filter(|i| i.write.is_some()) {
             let _ = fs::remove_file(durable::temp_name(&item.real));
         }
         let _ = journal::remove(&self.journal_dir);
         let _ = fs::remove_file(durable::temp_name(&self.journal_dir.join(journal::JOURNAL)));
-        for dir in journal.created_dirs.iter().rev() {
+        for dir in created.iter().rev() {
             let _ = fs::remove_dir(self.root.dir().join(dir));
         }
     }
@@ -290,51 +282,15 @@ pub fn interrupted(dir: &Path) -> bool {
     dir.join(journal::JOURNAL).symlink_metadata().is_ok()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Backup,
-    Change,
-    /// `--prune`: an emptied directory.
-    RemoveDir,
-}
-
-/// One rename of the group.
-struct Item<'a> {
-    node: NodePath,
-    real: PathBuf,
-    /// Bytes and mode; `None` for a delete.
-    write: Option<(&'a [u8], u32)>,
-    /// The file whose owner the new one keeps.
-    owner_of: PathBuf,
-    rank: u8,
-    kind: Kind,
-}
-
-/// Where a change goes in the rename order (backups are 0).
-fn rank(change: &FileChange) -> u8 {
-    let hosts = change.path.file_name() == "hosts.toml";
-    match (&change.op, change.needs_restart) {
-        (_, true) => 7,
-        (Op::Write { .. }, _) if change.secret => 1,
-        (Op::Write { .. }, _) if !hosts => 2,
-        (Op::Write { .. }, _) => 3,
-        (Op::Delete, _) if hosts => 4,
-        (Op::Delete, _) => 5,
-        // After the files in it are gone.
-        (Op::RemoveDir, _) => 6,
-    }
-}
-
-fn parent(path: &Path) -> PathBuf {
-    path.parent()
-        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
+fn parent(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("/"))
 }
 
 /// The directories once each, in first-seen order; a set keeps a group of
 /// thousands of files linear (comparing paths pairwise was quadratic).
-fn unique(dirs: &[PathBuf]) -> Vec<&PathBuf> {
+fn unique<'a>(dirs: impl Iterator<Item = &'a Path>) -> Vec<&'a Path> {
     let mut seen: std::collections::HashSet<&Path> = std::collections::HashSet::new();
-    dirs.iter().filter(|d| seen.insert(d.as_path())).collect()
+    dirs.filter(|d| seen.insert(d)).collect()
 }
 
 /// Names the node file a directory is made for, for messages.
@@ -350,8 +306,7 @@ fn where_of(items: &[Item<'_>], dir: &Path) -> String {
 
 fn write_temp(
     tmp: &Path,
-    bytes: &[u8],
-    mode: u32,
+    content: &Content<'_>,
     owner: Option<(u32, u32)>,
     sync: bool,
 ) -> std::io::Result<()> {
@@ -361,13 +316,13 @@ fn write_temp(
         .create_new(true)
         .mode(0o600)
         .open(tmp)?;
-    file.write_all(bytes)?;
+    content.body.write_to(&mut file)?;
     if let Some((uid, gid)) = owner {
         // Only root may give files away; as another user the owner is ours anyway.
         let _ = std::os::unix::fs::fchown(&file, Some(uid), Some(gid));
     }
     // Set after chown: chown may clear set-id bits, and umask must not narrow the mode.
-    file.set_permissions(fs::Permissions::from_mode(mode))?;
+    file.set_permissions(fs::Permissions::from_mode(content.mode))?;
     if sync {
         file.sync_all()?;
     }
@@ -377,12 +332,10 @@ fn write_temp(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use journal::Entry;
 
-    fn plan_of(changes: Vec<FileChange>) -> Plan {
-        Plan {
-            files: changes,
-            ..Plan::default()
-        }
+    fn plan_of(changes: Vec<FileChange>) -> Vec<FileChange> {
+        changes
     }
 
     fn new_file(path: &str, bytes: &str, mode: u32) -> FileChange {
@@ -414,7 +367,7 @@ mod tests {
             new_file("/x/a.crt", "cert", 0o644),
             new_file("/x/a.key", "key", 0o600),
         ]);
-        session(&root).apply(&ok).unwrap();
+        session(&root).apply(&ok, None).unwrap();
         assert_eq!(fs::read(dir.path().join("x/a.key")).unwrap(), b"key");
         let mode = fs::metadata(dir.path().join("x/a.key"))
             .unwrap()
@@ -427,7 +380,7 @@ mod tests {
             new_file("/y/b.crt", "cert", 0o644),
             new_file("/blocker/b.key", "key", 0o600),
         ]);
-        let err = session(&root).apply(&bad).unwrap_err();
+        let err = session(&root).apply(&bad, None).unwrap_err();
         assert!(
             format!("{err:#}").starts_with("/blocker/b.key: cannot write"),
             "{err:#}"
@@ -457,7 +410,7 @@ mod tests {
             NodePath::fixed("/d/hosts.toml"),
             before,
         )]);
-        let outcome = session(&root).apply(&plan).unwrap();
+        let outcome = session(&root).apply(&plan, None).unwrap();
         assert_eq!(outcome.written, vec![NodePath::fixed("/d/hosts.toml")]);
         assert_eq!(names(&dir.path().join("d")), ["keep"]);
     }
@@ -483,7 +436,7 @@ mod tests {
         let root = Root::new(dir.path().to_path_buf());
         let s = session(&root);
         let order: Vec<String> = s
-            .items(&plan)
+            .items(&plan.iter().collect::<Vec<_>>(), None)
             .unwrap()
             .iter()
             .map(|i| i.node.to_string())

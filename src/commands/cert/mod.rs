@@ -183,9 +183,10 @@ impl<'a> Outputs<'a> {
                 secret,
             ));
         }
+        let history = self.history_of(&root, dir.as_ref(), &plan)?;
         let mut outcome = self
             .session
-            .apply(&self.with_history(&root, dir.as_ref(), &plan)?)?;
+            .apply(plan.files.iter().chain(&history.files), history.made())?;
         if let Some(dir) = &dir {
             super::trust::without_history(&mut outcome, &dir.join(history::DIR_NAME));
         }
@@ -203,18 +204,20 @@ impl<'a> Outputs<'a> {
 }
 
 impl Outputs<'_> {
-    /// `plan` and the files that record it in `<dir>/.certsd-history/`
-    /// (one group for the writer); `plan` alone when `dir` is `None`.
-    fn with_history(&self, root: &Root, dir: Option<&NodePath>, plan: &Plan) -> Result<Plan> {
+    /// The files that record `plan` in `<dir>/.certsd-history/` (the writer
+    /// gets them in one group with the plan's); none when `dir` is `None`.
+    fn history_of<'p>(
+        &self,
+        root: &Root,
+        dir: Option<&NodePath>,
+        plan: &'p Plan,
+    ) -> Result<history::Recording<'p>> {
         let Some(dir) = dir else {
             eprintln!(
                 "certsd: {}: not recorded in the history (the path holds `..`), so `certsd rollback --dir` cannot undo this write",
                 self.issue.out.display()
             );
-            return Ok(Plan {
-                files: plan.files.clone(),
-                ..Plan::default()
-            });
+            return Ok(history::Recording::default());
         };
         let record = history::Record {
             root,
@@ -223,12 +226,7 @@ impl Outputs<'_> {
             keep: self.keep,
             time: super::trust::now(),
         };
-        let mut files = plan.files.clone();
-        files.extend(history::record(&record, plan)?);
-        Ok(Plan {
-            files,
-            ..Plan::default()
-        })
+        history::record(&record, plan)
     }
 }
 
