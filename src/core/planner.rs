@@ -40,7 +40,8 @@ pub fn plan(
     let target = node.target().map(|t| t.version);
     let certs_dir = hosts_dir(path, &effective, certs_dir, target, &mut plan)?;
     plan.files.push(config_change(node, &effective, &certs_dir));
-    if requests.len() > 1 {
+    // Many hosts: one listing of the hosts directory instead of a lookup each.
+    if requests.size_hint().0 > 1 {
         node.prime(&certs_dir)?;
     }
     for request in requests {
