@@ -77,8 +77,12 @@ mod tests {
         prop::collection::vec(edit, 0..4).prop_map(|edits| {
             let mut bytes = format!("# a comment\n{CA}{CA}trailing\n").into_bytes();
             for (at, op, raw, pick) in edits {
-                let i = at.index(bytes.len());
                 let byte = if raw % 2 == 0 { pick } else { raw };
+                if bytes.is_empty() {
+                    bytes.push(byte);
+                    continue;
+                }
+                let i = at.index(bytes.len());
                 match op {
                     0 => bytes[i] = byte,
                     1 => bytes.insert(i, byte),
