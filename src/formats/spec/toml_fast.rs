@@ -80,6 +80,16 @@ mod tests {
             "a.b.c = 1\n[x]\ny = 0x1F\nz = 1_000.5\nw = -inf\nd = 1979-05-27T07:32:00Z\n",
             "[[registries]]\nhost = \"\"\"\nmulti\"\"\"\nmirrors = [\n  \"m\", # c\n  { url = \"u\" },\n]\n",
             "[a]\n[a.b]\n[[a.c]]\n[[a.c]]\nk = \"ç\"\n[d.e]\n",
+            // Mostly refused by toml_edit: the light reader must refuse them too.
+            "a = 1\na = 2\n",
+            "[a]\n[a]\n",
+            "a = 1\na.b = 2\n",
+            "[[a]]\n[a]\n",
+            "a = { b = 1 }\n[a.c]\n",
+            "n = 9223372036854775808\n",
+            "s = \"\\q\"\n",
+            "[[registries]]\nhost = \"a\"\nregistries = 1\n",
+            "x = [1, \"a\"]\ny = 1979-13-27\n",
         ];
         out.extend(
             shapes
