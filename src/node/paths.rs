@@ -107,7 +107,7 @@ impl Root {
     /// [`Root::walk`] of one plain name (no `/`, `.` or `..`): when it is
     /// no link, one lstat and no queue of parts.
     fn walk_name(&self, from: Walked, name: &str, node: &NodePath) -> Result<Walked> {
-        let mut candidate = self.0.join(&from.done);
+        let mut candidate = join(&self.0, &from.done);
         candidate.push(name);
         match std::fs::symlink_metadata(&candidate) {
             Ok(meta) if meta.file_type().is_symlink() => self.walk(from, Path::new(name), node),
@@ -193,7 +193,7 @@ impl Resolver {
     /// of its own, and the way to open it relative to the primed directory.
     pub fn locate(&self, node: &NodePath) -> Result<Located<'_>> {
         let walked = self.walk_path(&node.0, node)?;
-        let real = self.root.0.join(walked.done);
+        let real = join(&self.root.0, walked.done);
         let anchor = self.anchor.get().and_then(|a| {
             let rest = below(&a.real, &real)?;
             Some((&a.fd, real.as_os_str().len() - rest.as_os_str().len()))
@@ -286,7 +286,7 @@ impl Resolver {
             };
             if kind.is_dir() {
                 let child = Walked {
-                    done: walked.done.join(&name),
+                    done: join(&walked.done, &name),
                     links: walked.links,
                     last: None,
                 };
@@ -314,6 +314,17 @@ impl Resolver {
         }
         Ok(walked)
     }
+}
+
+/// `base.join(rest)` in one allocation: `Path::join` copies `base` at its
+/// size and then grows it for `rest`, a malloc and a realloc per path, and
+/// a fleet's run joins a few per file it looks at.
+pub fn join(base: &Path, rest: impl AsRef<Path>) -> PathBuf {
+    let rest = rest.as_ref();
+    let mut path = PathBuf::with_capacity(base.as_os_str().len() + 1 + rest.as_os_str().len());
+    path.push(base);
+    path.push(rest);
+    path
 }
 
 /// The part of `path` below the directory `base`, when there is one.
@@ -407,7 +418,7 @@ impl NodePath {
     /// A child of this path; `name` must be a single, already validated component.
     #[must_use]
     pub fn join(&self, name: &str) -> NodePath {
-        NodePath(self.0.join(name))
+        NodePath(join(&self.0, name))
     }
 
     pub fn parent(&self) -> Option<NodePath> {
