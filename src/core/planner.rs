@@ -321,7 +321,13 @@ pub(super) fn host_changes(
         dial_timeout: request.dial_timeout.clone(),
     };
     let mirrors = mirror_trusts(node, (&dir, first), request, &trust, plan)?;
-    hosts_toml_change(node, &dir, request, &hosts_spec(request, trust, mirrors), plan)?;
+    hosts_toml_change(
+        node,
+        &dir,
+        request,
+        &hosts_spec(request, trust, mirrors),
+        plan,
+    )?;
     if request.credential {
         seal_credential(plan);
     }

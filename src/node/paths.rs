@@ -422,14 +422,34 @@ impl NodePath {
     }
 
     pub fn parent(&self) -> Option<NodePath> {
-        self.0.parent().map(|p| NodePath(p.to_path_buf()))
+        match self.split_last() {
+            Some((b"", _)) => Some(NodePath::fixed("/")),
+            Some((dir, _)) => Some(NodePath(PathBuf::from(OsStr::from_bytes(dir)))),
+            None => self.0.parent().map(|p| NodePath(p.to_path_buf())),
+        }
     }
 
     pub fn file_name(&self) -> String {
+        if let Some(Ok(name)) = self.split_last().map(|(_, n)| std::str::from_utf8(n)) {
+            return name.to_string();
+        }
         self.0
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
+    }
+
+    /// What stands before the last `/` and after it, when the path is plain
+    /// there (the last part a name, nothing before it that `Path` would
+    /// trim): `parent` and `file_name` then give `Path`'s answer without
+    /// parsing components, which they do per file of a fleet. `None`: ask `Path`.
+    fn split_last(&self) -> Option<(&[u8], &[u8])> {
+        let bytes = self.0.as_os_str().as_bytes();
+        let i = bytes.iter().rposition(|&b| b == b'/')?;
+        let (dir, name) = (&bytes[..i], &bytes[i + 1..]);
+        let plain_name = !matches!(name, b"" | b"." | b"..");
+        let plain_dir = !dir.ends_with(b"/") && !dir.ends_with(b"/.");
+        (plain_name && plain_dir && bytes.starts_with(b"/")).then_some((dir, name))
     }
 
     pub fn as_path(&self) -> &Path {
@@ -576,6 +596,33 @@ mod tests {
                 .at()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn parent_and_file_name_answer_as_path_does() {
+        for p in [
+            "/",
+            "/a",
+            "/a/b",
+            "/a/b.toml",
+            "/a/",
+            "/a//b",
+            "/a/./b",
+            "/a/b/.",
+            "/a/b/..",
+            "/a/../b",
+            "//a",
+            "/a/b//",
+            "/é/ç",
+            "/.certsd",
+        ] {
+            let node = NodePath::on_this_machine(PathBuf::from(p));
+            let path = Path::new(p);
+            let want = path.parent().map(Path::to_path_buf);
+            assert_eq!(node.parent().map(|n| n.0), want, "{p}");
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            assert_eq!(node.file_name(), name.unwrap_or_default(), "{p}");
+        }
     }
 
     #[test]
