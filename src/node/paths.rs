@@ -277,24 +277,29 @@ impl Resolver {
         let Ok(mut cache) = self.walked.lock() else {
             return Ok(());
         };
-        for entry in entries.flatten() {
-            let (Ok(kind), Some(name)) = (
-                entry.file_type(),
-                entry.file_name().to_str().map(String::from),
-            ) else {
+        // Gathered first, so that the cache grows once, not by doubling and
+        // hashing every key again each time.
+        let dirs: Vec<OsString> = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name())
+            .collect();
+        cache.reserve(dirs.len());
+        let base = dir.as_str().trim_end_matches('/');
+        for name in &dirs {
+            let Some(name) = name.to_str() else {
                 continue;
             };
-            if kind.is_dir() {
-                let child = Walked {
-                    done: join(&walked.done, &name),
-                    links: walked.links,
-                    last: None,
-                };
-                cache.insert(
-                    format!("{}/{name}", dir.as_str().trim_end_matches('/')).into(),
-                    child,
-                );
-            }
+            let child = Walked {
+                done: join(&walked.done, name),
+                links: walked.links,
+                last: None,
+            };
+            let mut key = String::with_capacity(base.len() + 1 + name.len());
+            key.push_str(base);
+            key.push('/');
+            key.push_str(name);
+            cache.insert(key.into(), child);
         }
         Ok(())
     }
