@@ -165,7 +165,8 @@ fn read_registries(source: &SpecSource, list: &Entry) -> Result<Vec<RegistryEntr
         )));
     };
     let mut out: Vec<RegistryEntry> = Vec::with_capacity(items.len());
-    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut seen: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let registry = read_registry(source, item, i + 1)?;
         if let Some(line) = seen.insert(registry.input.host.clone(), item.at.line) {
