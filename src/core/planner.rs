@@ -325,7 +325,7 @@ pub(super) fn host_changes(
         node,
         &dir,
         request,
-        &hosts_spec(request, &trust, &mirrors),
+        &hosts_spec(request, trust, mirrors),
         plan,
     )?;
     if request.credential {
@@ -452,14 +452,15 @@ fn copy(
 ) -> Result<String> {
     let path = dir.join(&file.name);
     let before = node.file(&path)?;
+    let shown = path.as_str().to_string();
     plan.files.push(FileChange::owned(
-        path.clone(),
+        path,
         before,
         file.bytes.clone(),
         mode,
         secret,
     ));
-    Ok(path.as_str().to_string())
+    Ok(shown)
 }
 
 /// The host's hosts.toml, edited (or created) to say what `spec` says.
@@ -563,31 +564,37 @@ fn check_anchors(
 /// Mirrors first, in order, each with its own trust (`mirrors`, one per
 /// mirror); without mirrors the server itself gets the one host table
 /// containerd 1.6 needs. `override_path` stays off the server unless the
-/// user named its URL.
+/// user named its URL. Takes the trusts: each moves into the spec (a clone
+/// fewer per host).
 fn hosts_spec(
     request: &RegistryRequest,
-    trust: &EndpointTrust,
-    mirrors: &[EndpointTrust],
+    trust: EndpointTrust,
+    mirrors: Vec<EndpointTrust>,
 ) -> HostsSpec {
+    let endpoints: Vec<Endpoint> = if request.mirrors.is_empty() {
+        Vec::new()
+    } else {
+        let mut own = mirrors.into_iter();
+        request
+            .mirrors
+            .iter()
+            .map(|url| Endpoint {
+                url: url.clone(),
+                trust: own.next().unwrap_or_else(|| trust.clone()),
+            })
+            .collect()
+    };
     let server_trust = EndpointTrust {
         override_path: trust.override_path && request.server_explicit,
-        ..trust.clone()
+        ..trust
     };
-    let endpoints = if request.mirrors.is_empty() {
+    let endpoints = if endpoints.is_empty() {
         vec![Endpoint {
             url: request.server.clone(),
             trust: server_trust.clone(),
         }]
     } else {
-        request
-            .mirrors
-            .iter()
-            .enumerate()
-            .map(|(i, url)| Endpoint {
-                url: url.clone(),
-                trust: mirrors.get(i).unwrap_or(trust).clone(),
-            })
-            .collect()
+        endpoints
     };
     HostsSpec {
         server: request.server.clone(),

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 pub use dirs::{DirEntry, list_dir};
-pub use paths::{NodePath, Resolver, Root};
+pub use paths::{NodePath, Resolver, Root, join};
 pub use read::{Existing, read_bounded, read_existing, read_required};
 
 use crate::formats::containerd_config::ContainerdConfig;

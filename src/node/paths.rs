@@ -5,8 +5,9 @@
 //! reads and writes, which matters for image builds and for tests.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -106,7 +107,7 @@ impl Root {
     /// [`Root::walk`] of one plain name (no `/`, `.` or `..`): when it is
     /// no link, one lstat and no queue of parts.
     fn walk_name(&self, from: Walked, name: &str, node: &NodePath) -> Result<Walked> {
-        let mut candidate = self.0.join(&from.done);
+        let mut candidate = join(&self.0, &from.done);
         candidate.push(name);
         match std::fs::symlink_metadata(&candidate) {
             Ok(meta) if meta.file_type().is_symlink() => self.walk(from, Path::new(name), node),
@@ -131,27 +132,41 @@ impl Root {
 #[derive(Debug)]
 pub struct Resolver {
     root: Root,
-    walked: Mutex<HashMap<String, Walked>>,
+    /// Keyed by the node path's bytes: no UTF-8 check per lookup.
+    walked: Mutex<HashMap<OsString, Walked>>,
     /// The primed directory, held open: its files are looked up and opened
     /// relative to it, a name or two for the kernel to walk instead of the
     /// whole path each time.
     anchor: OnceLock<Anchor>,
 }
 
-/// A directory opened once (`O_PATH`), with its real path under the root.
+/// A directory opened once (`O_PATH`), with its real path under the root
+/// (relative to it, and whole).
 #[derive(Debug)]
 struct Anchor {
     done: PathBuf,
+    real: PathBuf,
     fd: OwnedFd,
 }
 
 /// Where a node file is, what its lstat said (when it exists and is no
-/// link), and the handle and relative path that reach it cheaply.
+/// link), and the handle that reaches it cheaply with the tail of `real`
+/// below it (a byte offset, so that a lookup allocates no second path).
 #[derive(Debug)]
 pub struct Located<'a> {
     pub real: PathBuf,
     pub stat: Option<Stat>,
-    pub at: Option<(&'a OwnedFd, PathBuf)>,
+    anchor: Option<(&'a OwnedFd, usize)>,
+}
+
+impl Located<'_> {
+    /// The primed directory's handle and the path below it, when the file
+    /// lies below it.
+    pub fn at(&self) -> Option<(&OwnedFd, &Path)> {
+        let (fd, start) = self.anchor?;
+        let rest = self.real.as_os_str().as_bytes().get(start..)?;
+        Some((fd, Path::new(OsStr::from_bytes(rest))))
+    }
 }
 
 impl Resolver {
@@ -178,43 +193,34 @@ impl Resolver {
     /// of its own, and the way to open it relative to the primed directory.
     pub fn locate(&self, node: &NodePath) -> Result<Located<'_>> {
         let walked = self.walk_path(&node.0, node)?;
-        let at = self.relative(&walked.done);
+        let real = join(&self.root.0, walked.done);
+        let anchor = self.anchor.get().and_then(|a| {
+            let rest = below(&a.real, &real)?;
+            Some((&a.fd, real.as_os_str().len() - rest.as_os_str().len()))
+        });
         Ok(Located {
-            real: self.root.0.join(walked.done),
+            real,
             stat: walked.last,
-            at,
+            anchor,
         })
-    }
-
-    /// The primed directory's handle and `done` relative to it, when `done`
-    /// lies below it.
-    /// Compared as bytes: `Path::strip_prefix` parses every component of
-    /// both, per file. Walked paths are relative and clean (no `.`, `..` or
-    /// doubled `/`), so a byte prefix ending at a `/` is a component prefix.
-    fn relative(&self, done: &Path) -> Option<(&OwnedFd, PathBuf)> {
-        let anchor = self.anchor.get()?;
-        let base = anchor.done.as_os_str().as_encoded_bytes();
-        let path = done.as_os_str().as_encoded_bytes();
-        let rest = path.strip_prefix(base)?;
-        let rest = if base.is_empty() {
-            rest
-        } else {
-            rest.strip_prefix(b"/")?
-        };
-        let rest = std::str::from_utf8(rest).ok().filter(|r| !r.is_empty())?;
-        Some((&anchor.fd, PathBuf::from(rest)))
     }
 
     /// [`Root::walk_name`], with the lstat relative to the primed directory
     /// when the name lies below it.
     fn walk_name(&self, from: Walked, name: &str, node: &NodePath) -> Result<Walked> {
-        let mut done = from.done.clone();
+        // Sized once: a clone and a push would allocate twice, per file.
+        let mut done = PathBuf::with_capacity(from.done.as_os_str().len() + 1 + name.len());
+        done.push(&from.done);
         done.push(name);
-        let Some((fd, rel)) = self.relative(&done) else {
+        let Some((fd, rel)) = self
+            .anchor
+            .get()
+            .and_then(|a| Some((&a.fd, below(&a.done, &done)?)))
+        else {
             return self.root.walk_name(from, name, node);
         };
         let flags = StatxFlags::TYPE | StatxFlags::MODE | StatxFlags::SIZE;
-        match rustix::fs::statx(fd, &rel, AtFlags::SYMLINK_NOFOLLOW, flags)
+        match rustix::fs::statx(fd, rel, AtFlags::SYMLINK_NOFOLLOW, flags)
             .map(|x| Stat::of_statx(&x))
         {
             Ok(stat) if stat.is_symlink() => self.root.walk(from, Path::new(name), node),
@@ -230,14 +236,17 @@ impl Resolver {
     /// at the root, or ending in `.`, `..` or `/`, walk whole. Split as a
     /// string: `Path::parent` parses every component again, per file.
     fn walk_path(&self, path: &Path, node: &NodePath) -> Result<Walked> {
-        let split = path
-            .to_str()
-            .and_then(|p| p.rsplit_once('/'))
-            .filter(|(dir, name)| !dir.is_empty() && !matches!(*name, "" | "." | ".."));
-        let Some((dir, name)) = split else {
+        let bytes = path.as_os_str().as_bytes();
+        let split = bytes
+            .iter()
+            .rposition(|&b| b == b'/')
+            .map(|i| (&bytes[..i], &bytes[i + 1..]))
+            .filter(|(dir, name)| !dir.is_empty() && !matches!(*name, b"" | b"." | b".."));
+        // The name must be UTF-8 for the plain-name walk; the rest walks whole.
+        let Some((dir, Ok(name))) = split.map(|(d, n)| (d, std::str::from_utf8(n))) else {
             return self.root.walk(Walked::default(), path, node);
         };
-        let from = self.dir_walk(dir, node)?;
+        let from = self.dir_walk(OsStr::from_bytes(dir), node)?;
         self.walk_name(from, name, node)
     }
 
@@ -261,35 +270,41 @@ impl Resolver {
         if let Ok(fd) = opened {
             let _ = self.anchor.set(Anchor {
                 done: walked.done.clone(),
+                real: real.clone(),
                 fd,
             });
         }
         let Ok(mut cache) = self.walked.lock() else {
             return Ok(());
         };
-        for entry in entries.flatten() {
-            let (Ok(kind), Some(name)) = (
-                entry.file_type(),
-                entry.file_name().to_str().map(String::from),
-            ) else {
+        // Gathered first, so that the cache grows once, not by doubling and
+        // hashing every key again each time.
+        let dirs: Vec<OsString> = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name())
+            .collect();
+        cache.reserve(dirs.len());
+        let base = dir.as_str().trim_end_matches('/');
+        for name in &dirs {
+            let Some(name) = name.to_str() else {
                 continue;
             };
-            if kind.is_dir() {
-                let child = Walked {
-                    done: walked.done.join(&name),
-                    links: walked.links,
-                    last: None,
-                };
-                cache.insert(
-                    format!("{}/{name}", dir.as_str().trim_end_matches('/')),
-                    child,
-                );
-            }
+            let child = Walked {
+                done: join(&walked.done, name),
+                links: walked.links,
+                last: None,
+            };
+            let mut key = String::with_capacity(base.len() + 1 + name.len());
+            key.push_str(base);
+            key.push('/');
+            key.push_str(name);
+            cache.insert(key.into(), child);
         }
         Ok(())
     }
 
-    fn dir_walk(&self, dir: &str, node: &NodePath) -> Result<Walked> {
+    fn dir_walk(&self, dir: &OsStr, node: &NodePath) -> Result<Walked> {
         if let Some(done) = self.walked.lock().ok().and_then(|c| c.get(dir).cloned()) {
             return Ok(done);
         }
@@ -300,10 +315,38 @@ impl Resolver {
                 last: None,
                 ..walked.clone()
             };
-            cache.insert(dir.to_string(), kept);
+            cache.insert(dir.to_os_string(), kept);
         }
         Ok(walked)
     }
+}
+
+/// `base.join(rest)` in one allocation: `Path::join` copies `base` at its
+/// size and then grows it for `rest`, a malloc and a realloc per path, and
+/// a fleet's run joins a few per file it looks at.
+pub fn join(base: &Path, rest: impl AsRef<Path>) -> PathBuf {
+    let rest = rest.as_ref();
+    let mut path = PathBuf::with_capacity(base.as_os_str().len() + 1 + rest.as_os_str().len());
+    path.push(base);
+    path.push(rest);
+    path
+}
+
+/// The part of `path` below the directory `base`, when there is one.
+/// Compared as bytes: `Path::strip_prefix` parses every component of both,
+/// per file. Both are clean (no `.`, `..` or doubled `/`: walked paths, or
+/// the root joined with one), so a byte prefix ending at a `/` is a
+/// component prefix. An empty `base` is the root's own walk: every relative
+/// path lies below it.
+fn below<'p>(base: &Path, path: &'p Path) -> Option<&'p Path> {
+    let base = base.as_os_str().as_bytes();
+    let rest = path.as_os_str().as_bytes().strip_prefix(base)?;
+    let rest = if base.is_empty() || base.ends_with(b"/") {
+        rest
+    } else {
+        rest.strip_prefix(b"/")?
+    };
+    (!rest.is_empty()).then(|| Path::new(OsStr::from_bytes(rest)))
 }
 
 /// Where a walk through the root stands: the real path so far (relative to
@@ -380,18 +423,38 @@ impl NodePath {
     /// A child of this path; `name` must be a single, already validated component.
     #[must_use]
     pub fn join(&self, name: &str) -> NodePath {
-        NodePath(self.0.join(name))
+        NodePath(join(&self.0, name))
     }
 
     pub fn parent(&self) -> Option<NodePath> {
-        self.0.parent().map(|p| NodePath(p.to_path_buf()))
+        match self.split_last() {
+            Some((b"", _)) => Some(NodePath::fixed("/")),
+            Some((dir, _)) => Some(NodePath(PathBuf::from(OsStr::from_bytes(dir)))),
+            None => self.0.parent().map(|p| NodePath(p.to_path_buf())),
+        }
     }
 
     pub fn file_name(&self) -> String {
+        if let Some(Ok(name)) = self.split_last().map(|(_, n)| std::str::from_utf8(n)) {
+            return name.to_string();
+        }
         self.0
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
+    }
+
+    /// What stands before the last `/` and after it, when the path is plain
+    /// there (the last part a name, nothing before it that `Path` would
+    /// trim): `parent` and `file_name` then give `Path`'s answer without
+    /// parsing components, which they do per file of a fleet. `None`: ask `Path`.
+    fn split_last(&self) -> Option<(&[u8], &[u8])> {
+        let bytes = self.0.as_os_str().as_bytes();
+        let i = bytes.iter().rposition(|&b| b == b'/')?;
+        let (dir, name) = (&bytes[..i], &bytes[i + 1..]);
+        let plain_name = !matches!(name, b"" | b"." | b"..");
+        let plain_dir = !dir.ends_with(b"/") && !dir.ends_with(b"/.");
+        (plain_name && plain_dir && bytes.starts_with(b"/")).then_some((dir, name))
     }
 
     pub fn as_path(&self) -> &Path {
@@ -479,14 +542,14 @@ mod tests {
                 .walked
                 .lock()
                 .unwrap()
-                .contains_key("/etc/containerd/certs.d/r")
+                .contains_key(OsStr::new("/etc/containerd/certs.d/r"))
         );
         assert!(
             !primed
                 .walked
                 .lock()
                 .unwrap()
-                .contains_key("/etc/containerd/certs.d/b")
+                .contains_key(OsStr::new("/etc/containerd/certs.d/b"))
         );
         for _ in 0..2 {
             for p in [
@@ -526,18 +589,45 @@ mod tests {
         let found = primed
             .locate(&NodePath::fixed("/etc/containerd/certs.d/r/hosts.toml"))
             .unwrap();
-        let (fd, rel) = found.at.expect("relative to the primed directory");
+        let (fd, rel) = found.at().expect("relative to the primed directory");
         assert_eq!(rel, Path::new("r/hosts.toml"));
-        let via = rustix::fs::statx(fd, &rel, AtFlags::empty(), StatxFlags::INO).unwrap();
+        let via = rustix::fs::statx(fd, rel, AtFlags::empty(), StatxFlags::INO).unwrap();
         let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&found.real).unwrap());
         assert_eq!(via.stx_ino, inode);
         assert!(
             primed
                 .locate(&NodePath::fixed("/srv/x/hosts.toml"))
                 .unwrap()
-                .at
+                .at()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn parent_and_file_name_answer_as_path_does() {
+        for p in [
+            "/",
+            "/a",
+            "/a/b",
+            "/a/b.toml",
+            "/a/",
+            "/a//b",
+            "/a/./b",
+            "/a/b/.",
+            "/a/b/..",
+            "/a/../b",
+            "//a",
+            "/a/b//",
+            "/é/ç",
+            "/.certsd",
+        ] {
+            let node = NodePath::on_this_machine(PathBuf::from(p));
+            let path = Path::new(p);
+            let want = path.parent().map(Path::to_path_buf);
+            assert_eq!(node.parent().map(|n| n.0), want, "{p}");
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            assert_eq!(node.file_name(), name.unwrap_or_default(), "{p}");
+        }
     }
 
     #[test]

@@ -185,9 +185,8 @@ pub fn read_existing(root: &Root, path: &NodePath) -> Result<Option<Existing>> {
 
 /// Reads node path `path`, as the resolver found it.
 pub(super) fn read_resolved(found: &Located<'_>, path: &NodePath) -> Result<Option<Existing>> {
-    let at = found.at.as_ref().map(|(fd, rel)| (*fd, rel.as_path()));
     Ok(
-        read_stated(&found.real, path, found.stat, at)?.map(|(bytes, stat)| Existing {
+        read_stated(&found.real, path, found.stat, found.at())?.map(|(bytes, stat)| Existing {
             bytes,
             mode: stat.mode,
         }),

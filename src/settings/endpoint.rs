@@ -164,7 +164,7 @@ pub fn mirror_trust(
     warnings: &mut Vec<String>,
 ) -> Result<MirrorTrust> {
     let origin = input.origin.as_ref().unwrap_or(fallback);
-    let name = |f: Field| origin.name(f);
+    let name = |f: Field| origin.label(f);
     let ca = input
         .ca
         .as_ref()

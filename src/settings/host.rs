@@ -23,7 +23,7 @@ pub struct RegistryHost {
 
 impl RegistryHost {
     /// `label` names the setting in messages (`--host`).
-    pub fn parse(raw: &str, label: &str) -> Result<RegistryHost> {
+    pub fn parse(raw: &str, label: &(impl std::fmt::Display + ?Sized)) -> Result<RegistryHost> {
         if raw.contains('@') {
             // `user:token@host`: never echo what stands before the `@`.
             return Err(usage(format!(

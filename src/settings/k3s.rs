@@ -33,7 +33,7 @@ use super::registry::RegistryInput;
 use super::spec::RegistryEntry;
 use super::spec_table::Table;
 use crate::exit_codes::usage;
-use crate::formats::spec::{self, Entry, Format, Value};
+use crate::formats::spec::{self, Entry, Format, Pos, Value};
 
 /// What registries.yaml says, as inputs, and what it says that certsd cannot write.
 pub struct K3s {
@@ -43,7 +43,7 @@ pub struct K3s {
 
 struct Mirror {
     name: String,
-    at: String,
+    at: Pos,
     endpoints: Vec<String>,
 }
 
@@ -85,7 +85,7 @@ pub fn read(file: &str, base: &Path, bytes: &[u8]) -> Result<K3s> {
         if name != "*" && !mirrors.iter().any(|m| m.name == *name) {
             let m = Mirror {
                 name: name.clone(),
-                at: "1:1".into(),
+                at: Pos { line: 1, col: 1 },
                 endpoints: Vec::new(),
             };
             if has_trust(config) {
@@ -118,7 +118,7 @@ fn read_mirrors(top: &Table<'_>, warnings: &mut Vec<String>) -> Result<Vec<Mirro
         if e.node.value == Value::Null {
             out.push(Mirror {
                 name: e.key.clone(),
-                at: e.at.to_string(),
+                at: e.at,
                 endpoints: Vec::new(),
             });
             continue;
@@ -140,7 +140,7 @@ fn read_mirrors(top: &Table<'_>, warnings: &mut Vec<String>) -> Result<Vec<Mirro
         }
         out.push(Mirror {
             name: e.key.clone(),
-            at: e.at.to_string(),
+            at: e.at,
             endpoints: t.strings("endpoint")?.unwrap_or_default(),
         });
     }
@@ -308,7 +308,7 @@ fn registry(
     };
     let origin = Origin::Spec(Arc::new(SpecPlace {
         file: file.to_string(),
-        at: m.at.clone(),
+        at: m.at,
         prefix: format!("mirrors.{:?}: ", m.name),
         keys: Vec::new(),
     }));

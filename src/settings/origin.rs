@@ -4,7 +4,10 @@
 //! them by key and place (`spec.toml:12:1 skip_verify`). Validation only ever
 //! says [`Field`]; the origin spells it.
 
+use std::fmt;
 use std::sync::Arc;
+
+use crate::formats::spec::Pos;
 
 /// A setting a user can give.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,11 +106,11 @@ pub struct SpecPlace {
     /// The spec file as given (`-` for stdin is shown as `<stdin>`).
     pub file: String,
     /// `line:column` of the table (a registry entry, a mirror table).
-    pub at: String,
+    pub at: Pos,
     /// Printed before each key: `mirrors[2].` inside a mirror table.
     pub prefix: String,
     /// `line:column` of each key the table sets.
-    pub keys: Vec<(Field, String)>,
+    pub keys: Vec<(Field, Pos)>,
 }
 
 /// Where a group of settings came from.
@@ -123,15 +126,39 @@ pub enum Origin {
 impl Origin {
     /// How messages name `field`.
     pub fn name(&self, field: Field) -> String {
-        match self {
-            Origin::CommandLine(spell) => spell(field).to_string(),
+        self.label(field).to_string()
+    }
+
+    /// [`Origin::name`], spelled only when shown: validating a fleet names
+    /// every setting for messages it almost never prints, and spelling them
+    /// all up front was a good part of its cost.
+    pub fn label(&self, field: Field) -> Label<'_> {
+        Label {
+            origin: self,
+            field,
+        }
+    }
+}
+
+/// One setting's name in messages, as [`Origin::name`] spells it.
+#[derive(Clone, Copy)]
+pub struct Label<'a> {
+    origin: &'a Origin,
+    field: Field,
+}
+
+impl fmt::Display for Label<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.origin {
+            Origin::CommandLine(spell) => f.write_str(spell(self.field)),
             Origin::Spec(place) => {
                 let at = place
                     .keys
                     .iter()
-                    .find(|(f, _)| *f == field)
-                    .map_or(place.at.as_str(), |(_, at)| at.as_str());
-                format!("{}:{at}: {}{}", place.file, place.prefix, field.key())
+                    .find(|(f, _)| *f == self.field)
+                    .map_or(place.at, |(_, at)| *at);
+                let (file, prefix, key) = (&place.file, &place.prefix, self.field.key());
+                write!(f, "{file}:{at}: {prefix}{key}")
             }
         }
     }

@@ -3,6 +3,7 @@
 //! Everything is checked before anything is planned: the host name, URLs,
 //! capabilities, headers, and the PEM files that will be copied to the node.
 
+use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
@@ -106,7 +107,7 @@ impl RegistryRequest {
         origin: &Origin,
         target: Option<&Target>,
     ) -> Result<RegistryRequest> {
-        let name = |f: Field| origin.name(f);
+        let name = |f: Field| origin.label(f);
         let host = RegistryHost::parse(&input.host, &name(Field::Host))?;
         let (server, mirrors) = endpoints(input, &host, origin)?;
         let capabilities = capabilities(
@@ -188,7 +189,7 @@ fn endpoints(
     host: &RegistryHost,
     origin: &Origin,
 ) -> Result<(String, Vec<String>)> {
-    let name = |f: Field| origin.name(f);
+    let name = |f: Field| origin.label(f);
     let server = match &input.server {
         Some(url) => endpoint_url(&name(Field::Server), url)?,
         None => host.default_server(),
@@ -329,7 +330,7 @@ fn check_issued_name(
 /// authority is checked by hand, the way Go splits it (it ends at the
 /// first `/`), and the host must be one certsd would accept as `--host`.
 /// A refusal never shows what stands before an `@` (a password or token).
-pub fn endpoint_url(label: &str, raw: &str) -> Result<String> {
+pub fn endpoint_url(label: &(impl Display + ?Sized), raw: &str) -> Result<String> {
     let raw = raw.trim();
     let full = if raw.contains("://") {
         raw.to_string()
@@ -399,7 +400,7 @@ fn percent_escapes_ok(text: &str) -> bool {
     })
 }
 
-fn mirrors(label: &str, raw: &[String]) -> Result<Vec<String>> {
+fn mirrors(label: &(impl Display + ?Sized), raw: &[String]) -> Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for m in raw {
         let url = endpoint_url(label, m)?;
@@ -442,7 +443,10 @@ pub(super) fn capabilities(
 }
 
 /// `Name: value` pairs, grouped by name in the order first given.
-pub(super) fn headers(label: &str, raw: &[String]) -> Result<Vec<(String, Vec<String>)>> {
+pub(super) fn headers(
+    label: &(impl Display + ?Sized),
+    raw: &[String],
+) -> Result<Vec<(String, Vec<String>)>> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for h in raw {
         let Some((name, value)) = h.split_once(':') else {
@@ -468,7 +472,7 @@ pub(super) fn headers(label: &str, raw: &[String]) -> Result<Vec<(String, Vec<St
     Ok(out)
 }
 
-fn read_input(label: &str, path: &Path) -> Result<InputFile> {
+fn read_input(label: &(impl Display + ?Sized), path: &Path) -> Result<InputFile> {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -480,8 +484,7 @@ fn read_input(label: &str, path: &Path) -> Result<InputFile> {
             ))
         })?
         .to_string();
-    let shown = format!("{label} {}", path.display());
-    let bytes = read_required(path, &shown)?;
+    let bytes = read_required(path, &Shown(label, path))?;
     Ok(InputFile {
         source: path.to_path_buf(),
         name,
@@ -489,8 +492,17 @@ fn read_input(label: &str, path: &Path) -> Result<InputFile> {
     })
 }
 
+/// `LABEL PATH`, how read errors name an input file (spelled only for one).
+struct Shown<'a, L: ?Sized>(&'a L, &'a Path);
+
+impl<L: Display + ?Sized> Display for Shown<'_, L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.0, self.1.display())
+    }
+}
+
 pub(super) fn ca_files(
-    label: &str,
+    label: &(impl Display + ?Sized),
     paths: &[PathBuf],
     warnings: &mut Vec<String>,
 ) -> Result<Vec<InputFile>> {
@@ -527,8 +539,8 @@ pub(super) fn read_pair(
     origin: &Origin,
     warnings: &mut Vec<String>,
 ) -> Result<ClientPair> {
-    let cert = read_input(&origin.name(Field::ClientCert), cert)?;
-    let key = read_input(&origin.name(Field::ClientKey), key)?;
+    let cert = read_input(&origin.label(Field::ClientCert), cert)?;
+    let key = read_input(&origin.label(Field::ClientKey), key)?;
     warnings.extend(pem::check_client_pair(
         &cert.source,
         &cert.bytes,

@@ -14,7 +14,7 @@ use super::registry::RegistryInput;
 use super::spec_table::Table;
 use super::{GlobalInput, Output};
 use crate::exit_codes::usage;
-use crate::formats::spec::{self, Entry, Format, Node, Value};
+use crate::formats::spec::{self, Entry, Format, Node, Pos, Value};
 
 /// The keys of a spec's top level (the Ansible module takes these and its own).
 pub const TOP_KEYS: [&str; 4] = ["config", "certs_dir", "containerd_version", "registries"];
@@ -165,7 +165,8 @@ fn read_registries(source: &SpecSource, list: &Entry) -> Result<Vec<RegistryEntr
         )));
     };
     let mut out: Vec<RegistryEntry> = Vec::with_capacity(items.len());
-    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut seen: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let registry = read_registry(source, item, i + 1)?;
         if let Some(line) = seen.insert(registry.input.host.clone(), item.at.line) {
@@ -180,13 +181,13 @@ fn read_registries(source: &SpecSource, list: &Entry) -> Result<Vec<RegistryEntr
 }
 
 /// The positions of the keys a table sets, as fields.
-fn key_places(table: &Table<'_>, fields: &[(&str, Field)]) -> Vec<(Field, String)> {
+fn key_places(table: &Table<'_>, fields: &[(&str, Field)]) -> Vec<(Field, Pos)> {
     table
         .entries()
         .iter()
         .filter_map(|e| {
             let field = fields.iter().find(|(k, _)| *k == e.key)?.1;
-            Some((field, e.at.to_string()))
+            Some((field, e.at))
         })
         .collect()
 }
@@ -228,7 +229,7 @@ fn read_registry(source: &SpecSource, node: &Node, n: usize) -> Result<RegistryE
     keys.extend(auth_keys);
     let origin = Origin::Spec(Arc::new(SpecPlace {
         file: file.to_string(),
-        at: t.at.to_string(),
+        at: t.at,
         prefix: String::new(),
         keys,
     }));
@@ -254,8 +255,8 @@ fn read_registry(source: &SpecSource, node: &Node, n: usize) -> Result<RegistryE
     Ok(RegistryEntry { input, origin })
 }
 
-fn place_of(t: &Table<'_>, key: &str) -> String {
-    t.get(key).map_or(t.at, |e| e.at).to_string()
+fn place_of(t: &Table<'_>, key: &str) -> Pos {
+    t.get(key).map_or(t.at, |e| e.at)
 }
 
 /// `capabilities = "pull,resolve"` reads like the flag.
@@ -351,7 +352,7 @@ fn bad_header(t: &Table<'_>, h: &Entry) -> anyhow::Error {
 }
 
 /// An `auth` table, and the places of its keys.
-type AuthRead = (Option<AuthInput>, Vec<(Field, String)>);
+type AuthRead = (Option<AuthInput>, Vec<(Field, Pos)>);
 /// The mirror URLs, and the overrides of those given as tables.
 type MirrorsRead = (Vec<String>, Vec<(usize, TrustOverrides)>);
 
@@ -442,7 +443,7 @@ fn read_mirror(
         .ok_or_else(|| usage(format!("{}:{}: {name} has no `url`", m.file, m.at)))?;
     let origin = Origin::Spec(Arc::new(SpecPlace {
         file: t.file.to_string(),
-        at: m.at.to_string(),
+        at: m.at,
         prefix: format!("mirrors[{n}]."),
         keys: key_places(&m, &FIELDS),
     }));

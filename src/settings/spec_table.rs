@@ -119,14 +119,14 @@ impl<'a> Table<'a> {
     /// A path to a file on this machine; a relative one is taken from `base`
     /// (the spec's directory).
     pub fn input_path(&self, key: &str, base: &Path) -> Result<Option<PathBuf>> {
-        Ok(self.str(key)?.map(|p| base.join(p)))
+        Ok(self.str(key)?.map(|p| crate::node::join(base, p)))
     }
 
     /// Like [`Table::input_path`], for a string or a list.
     pub fn input_paths(&self, key: &str, base: &Path) -> Result<Option<Vec<PathBuf>>> {
         Ok(self
             .strings(key)?
-            .map(|list| list.iter().map(|p| base.join(p)).collect()))
+            .map(|list| list.iter().map(|p| crate::node::join(base, p)).collect()))
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod json;
 mod toml;
+mod toml_fast;
 mod yaml;
 
 use std::fmt;

@@ -1,4 +1,6 @@
-//! TOML specs through `toml_edit`, whose spans give each key and value its place.
+//! TOML specs through `toml_edit`, whose spans give each key and value its
+//! place: the reference reader, and the one whose messages a spec with an
+//! error gets. A clean spec is read by the lighter [`super::toml_fast`].
 
 use anyhow::{Result, anyhow};
 use toml_edit::{Document, Item, Key, TableLike};
@@ -7,6 +9,14 @@ use super::{Entry, LineIndex, Node, Pos, Value};
 
 pub fn parse(file: &str, text: &str) -> Result<Node> {
     let lines = LineIndex::new(text);
+    if let Some(node) = super::toml_fast::parse(text, &lines) {
+        return Ok(node);
+    }
+    parse_edit(file, text, &lines)
+}
+
+/// The tree as `toml_edit` reads it, or its error placed in `file`.
+pub(super) fn parse_edit(file: &str, text: &str, lines: &LineIndex<'_>) -> Result<Node> {
     let doc = Document::parse(text).map_err(|e| {
         let at = e.span().map_or(Pos::default(), |s| lines.pos(s.start));
         anyhow!(
@@ -14,7 +24,7 @@ pub fn parse(file: &str, text: &str) -> Result<Node> {
             e.message().trim()
         )
     })?;
-    let reader = Reader { lines: &lines };
+    let reader = Reader { lines };
     Ok(Node {
         value: reader.table(doc.as_table()),
         at: Pos { line: 1, col: 1 },
