@@ -220,6 +220,11 @@ pub fn refuse_bom(path: &NodePath, bytes: &[u8]) -> Result<()> {
 mod tests {
     use super::*;
 
+    fn mkfifo(path: &Path) {
+        let made = std::process::Command::new("mkfifo").arg(path).status();
+        assert!(made.unwrap().success(), "mkfifo {}", path.display());
+    }
+
     #[test]
     fn a_file_is_taken_whole_only_when_it_is_as_stated() {
         let dir = tempfile::tempdir().unwrap();
@@ -233,13 +238,7 @@ mod tests {
         assert_eq!(read_as_stated(&file, 0), None);
         // A FIFO swapped in after the stat: no positioned read, no bytes.
         let fifo = dir.path().join("fifo");
-        assert!(
-            std::process::Command::new("mkfifo")
-                .arg(&fifo)
-                .status()
-                .unwrap()
-                .success()
-        );
+        mkfifo(&fifo);
         let opened = OpenOptions::new()
             .read(true)
             .custom_flags(rustix::fs::OFlags::NONBLOCK.bits().cast_signed())
@@ -256,13 +255,7 @@ mod tests {
         let err = read_bounded(dir.path(), &"d").unwrap_err();
         assert!(err.to_string().contains("is a directory"), "{err}");
         let fifo = dir.path().join("fifo");
-        assert!(
-            std::process::Command::new("mkfifo")
-                .arg(&fifo)
-                .status()
-                .unwrap()
-                .success()
-        );
+        mkfifo(&fifo);
         let err = read_bounded(&fifo, &"fifo").unwrap_err();
         assert!(err.to_string().contains("FIFO"), "{err}");
         let big = dir.path().join("big");
