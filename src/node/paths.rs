@@ -236,12 +236,7 @@ impl Resolver {
     /// at the root, or ending in `.`, `..` or `/`, walk whole. Split as a
     /// string: `Path::parent` parses every component again, per file.
     fn walk_path(&self, path: &Path, node: &NodePath) -> Result<Walked> {
-        let bytes = path.as_os_str().as_bytes();
-        let split = bytes
-            .iter()
-            .rposition(|&b| b == b'/')
-            .map(|i| (&bytes[..i], &bytes[i + 1..]))
-            .filter(|(dir, name)| !dir.is_empty() && !matches!(*name, b"" | b"." | b".."));
+        let split = split_name(path).filter(|(dir, _)| !dir.is_empty());
         // The name must be UTF-8 for the plain-name walk; the rest walks whole.
         let Some((dir, Ok(name))) = split.map(|(d, n)| (d, std::str::from_utf8(n))) else {
             return self.root.walk(Walked::default(), path, node);
@@ -330,6 +325,15 @@ pub fn join(base: &Path, rest: impl AsRef<Path>) -> PathBuf {
     path.push(base);
     path.push(rest);
     path
+}
+
+/// `path` split at its last `/`, as bytes, when what follows is a name
+/// (not empty, `.` or `..`).
+fn split_name(path: &Path) -> Option<(&[u8], &[u8])> {
+    let bytes = path.as_os_str().as_bytes();
+    let i = bytes.iter().rposition(|&b| b == b'/')?;
+    let (dir, name) = (&bytes[..i], &bytes[i + 1..]);
+    (!matches!(name, b"" | b"." | b"..")).then_some((dir, name))
 }
 
 /// The part of `path` below the directory `base`, when there is one.
@@ -449,12 +453,9 @@ impl NodePath {
     /// trim): `parent` and `file_name` then give `Path`'s answer without
     /// parsing components, which they do per file of a fleet. `None`: ask `Path`.
     fn split_last(&self) -> Option<(&[u8], &[u8])> {
-        let bytes = self.0.as_os_str().as_bytes();
-        let i = bytes.iter().rposition(|&b| b == b'/')?;
-        let (dir, name) = (&bytes[..i], &bytes[i + 1..]);
-        let plain_name = !matches!(name, b"" | b"." | b"..");
+        let (dir, name) = split_name(&self.0)?;
         let plain_dir = !dir.ends_with(b"/") && !dir.ends_with(b"/.");
-        (plain_name && plain_dir && bytes.starts_with(b"/")).then_some((dir, name))
+        (plain_dir && self.0.as_os_str().as_bytes().starts_with(b"/")).then_some((dir, name))
     }
 
     pub fn as_path(&self) -> &Path {

@@ -177,20 +177,20 @@ fn refuse_special(stat: &Stat, shown: &dyn Display) -> Result<()> {
 /// Reads a node path under `root`; `None` when it does not exist.
 pub fn read_existing(root: &Root, path: &NodePath) -> Result<Option<Existing>> {
     let found = read_stated(&root.resolve(path)?, path, None, None)?;
-    Ok(found.map(|(bytes, stat)| Existing {
-        bytes,
-        mode: stat.mode,
-    }))
+    Ok(found.map(existing))
 }
 
 /// Reads node path `path`, as the resolver found it.
 pub(super) fn read_resolved(found: &Located<'_>, path: &NodePath) -> Result<Option<Existing>> {
-    Ok(
-        read_stated(&found.real, path, found.stat, found.at())?.map(|(bytes, stat)| Existing {
-            bytes,
-            mode: stat.mode,
-        }),
-    )
+    let read = read_stated(&found.real, path, found.stat, found.at())?;
+    Ok(read.map(existing))
+}
+
+fn existing((bytes, stat): (Vec<u8>, Stat)) -> Existing {
+    Existing {
+        bytes,
+        mode: stat.mode,
+    }
 }
 
 /// Reads a PEM text file (node path `path`, as the resolver found it);
