@@ -99,11 +99,38 @@ fn refuse_keys(file: &Path, blocks: &[Pem], what: &str) -> Result<()> {
     Ok(())
 }
 
+/// How far a certificate is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Depth {
+    /// Extensions left as bytes: a CA file is checked for parsing and for
+    /// its validity period, and whether a certificate parses does not
+    /// depend on what is inside its extensions (`x509_parser` keeps an
+    /// extension it cannot read as a value, it does not fail). Reading
+    /// them was a third of the check, times every CA of a fleet's rerun.
+    Envelope,
+    /// Extensions read: a client certificate's key usage is checked.
+    Extensions,
+}
+
+fn parse_x509(der: &[u8], depth: Depth) -> Result<X509Certificate<'_>, String> {
+    use x509_parser::nom::Parser as _;
+    let mut parser = x509_parser::certificate::X509CertificateParser::new()
+        .with_deep_parse_extensions(depth == Depth::Extensions);
+    match parser.parse(der) {
+        Ok((_, cert)) => Ok(cert),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
 /// Parses every CERTIFICATE block, requiring at least one.
-fn certificates<'a>(file: &Path, blocks: &'a [Pem]) -> Result<Vec<X509Certificate<'a>>> {
+fn certificates<'a>(
+    file: &Path,
+    blocks: &'a [Pem],
+    depth: Depth,
+) -> Result<Vec<X509Certificate<'a>>> {
     let mut certs = Vec::new();
     for block in blocks.iter().filter(|b| b.label == "CERTIFICATE") {
-        let cert = block.parse_x509().map_err(|err| {
+        let cert = parse_x509(&block.contents, depth).map_err(|err| {
             anyhow!(
                 "{}: a CERTIFICATE block does not parse ({err}); the file is damaged",
                 file.display()
@@ -124,6 +151,10 @@ fn certificates<'a>(file: &Path, blocks: &'a [Pem]) -> Result<Vec<X509Certificat
 
 /// Every problem of a `ca` file, in the order they are checked.
 pub fn ca_problems(file: &Path, bytes: &[u8]) -> Vec<Problem> {
+    ca_problems_read(file, bytes, Depth::Envelope)
+}
+
+fn ca_problems_read(file: &Path, bytes: &[u8], depth: Depth) -> Vec<Problem> {
     let blocks = match blocks(file, bytes) {
         Ok(blocks) => blocks,
         Err(err) => return vec![Problem::fatal(ProblemKind::NotPem, &err)],
@@ -132,7 +163,7 @@ pub fn ca_problems(file: &Path, bytes: &[u8]) -> Vec<Problem> {
     if let Err(err) = refuse_keys(file, &blocks, "CA") {
         problems.push(Problem::fatal(ProblemKind::HoldsPrivateKey, &err));
     }
-    match certificates(file, &blocks) {
+    match certificates(file, &blocks, depth) {
         Err(err) => problems.push(Problem::fatal(ProblemKind::NoCertificate, &err)),
         Ok(certs) => problems.extend(certs.iter().filter_map(|c| {
             expiry_warning(file, c).map(|message| Problem {
@@ -177,7 +208,7 @@ pub fn check_client_pair(
 ) -> Result<Vec<String>> {
     let cert_blocks = blocks(cert_file, cert)?;
     refuse_keys(cert_file, &cert_blocks, "client certificate")?;
-    let certs = certificates(cert_file, &cert_blocks)?;
+    let certs = certificates(cert_file, &cert_blocks, Depth::Extensions)?;
     let leaf = &certs[0];
     let key_pair = load_key(key_file, key)?;
     if !cert::matches_public_key(&key_pair, &leaf.public_key().subject_public_key.data) {
@@ -208,7 +239,7 @@ pub fn client_problems(cert_file: &Path, cert: &[u8], key_file: &Path, key: &[u8
     let leaf_key = blocks(cert_file, cert)
         .map_err(|e| Problem::fatal(ProblemKind::NotPem, &e))
         .and_then(|blocks| {
-            let certs = certificates(cert_file, &blocks)
+            let certs = certificates(cert_file, &blocks, Depth::Extensions)
                 .map_err(|e| Problem::fatal(ProblemKind::NoCertificate, &e))?;
             Ok(certs[0].public_key().subject_public_key.data.to_vec())
         });

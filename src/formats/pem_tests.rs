@@ -69,3 +69,104 @@ fn encrypted_and_missing_keys_are_refused() {
         .to_string();
     assert!(err.contains("exactly one PRIVATE KEY"), "{err}");
 }
+
+mod envelope {
+    use base64::Engine as _;
+    use proptest::prelude::*;
+
+    use super::super::{Depth, ca_problems_read};
+    use super::*;
+
+    /// The DER of each certificate in testdata/pki (a CA, a client
+    /// certificate, the domain bundle's).
+    fn ders() -> Vec<Vec<u8>> {
+        ["ca.crt", "client.crt", "domain.pem"]
+            .iter()
+            .flat_map(|name| {
+                let bytes = std::fs::read(format!("testdata/pki/{name}")).unwrap();
+                x509_parser::pem::Pem::iter_from_buffer(&bytes)
+                    .map(Result::unwrap)
+                    .filter(|b| b.label == "CERTIFICATE")
+                    .map(|b| b.contents)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    fn pem_of(der: &[u8]) -> String {
+        let text = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = text
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            lines.join("\n")
+        )
+    }
+
+    /// A certificate with DER bytes replaced: most land inside the
+    /// extensions (a third to half of a certificate), the rest anywhere.
+    fn damaged() -> impl Strategy<Value = Vec<u8>> {
+        let ders = ders();
+        let count = ders.len();
+        (
+            0..count,
+            prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+        )
+            .prop_map(move |(which, edits)| {
+                let mut der = ders[which].clone();
+                for (at, byte) in edits {
+                    let i = at.index(der.len());
+                    der[i] = byte;
+                }
+                der
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]
+
+        /// Leaving a CA's extensions unparsed changes no verdict and no
+        /// message: damage inside an extension fails neither way.
+        #[test]
+        fn a_ca_checked_without_its_extensions_gets_the_same_verdict(der in damaged()) {
+            let pem = pem_of(&der);
+            let file = p("ca.crt");
+            prop_assert_eq!(
+                ca_problems_read(file, pem.as_bytes(), Depth::Envelope),
+                ca_problems_read(file, pem.as_bytes(), Depth::Extensions)
+            );
+        }
+    }
+
+    #[test]
+    fn damage_inside_an_extension_leaves_the_ca_readable_both_ways() {
+        // The sample must reach the case the property is about.
+        let der = ders().remove(0);
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+        let ext = cert
+            .extensions()
+            .first()
+            .expect("the test CA has extensions");
+        let start = ext.value.as_ptr() as usize - der.as_ptr() as usize;
+        let mut broken = der.clone();
+        broken[start] ^= 0xff;
+        let pem = pem_of(&broken);
+        let deep = ca_problems_read(p("ca.crt"), pem.as_bytes(), Depth::Extensions);
+        assert!(deep.iter().all(|p| !p.fatal), "{deep:?}");
+        assert_eq!(
+            deep,
+            ca_problems_read(p("ca.crt"), pem.as_bytes(), Depth::Envelope)
+        );
+        let (_, reread) = x509_parser::parse_x509_certificate(&broken).unwrap();
+        assert!(
+            reread.extensions().iter().any(|e| matches!(
+                e.parsed_extension(),
+                x509_parser::extensions::ParsedExtension::ParseError { .. }
+                    | x509_parser::extensions::ParsedExtension::UnsupportedExtension { .. }
+            )) || reread.extensions()[0].value != ext.value
+        );
+    }
+}
