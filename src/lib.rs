@@ -67,7 +67,7 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<Code> {
                 &args.spec.input(),
             )?;
             run.migrate = args.trust.migrate(&origin);
-            commands::trust::plan(&run, args.detailed_exitcode, save.as_ref())
+            commands::trust::plan(&mut run, args.detailed_exitcode, save.as_ref())
         }
         Command::Apply(args) => {
             let global = settings::GlobalInput {
@@ -76,9 +76,9 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<Code> {
             };
             if let Some(file) = &args.plan {
                 let saved = commands::planfile::read(file)?;
-                let run =
+                let mut run =
                     commands::planfile::prepare(&saved, &global, &args.spec.input(), &origin)?;
-                return commands::trust::apply(&run, Some(&saved));
+                return commands::trust::apply(&mut run, Some(&saved));
             }
             let mut run = commands::source::prepare(
                 &global,
@@ -87,7 +87,7 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<Code> {
                 &args.spec.input(),
             )?;
             run.migrate = args.trust.migrate(&origin);
-            commands::trust::apply(&run, None)
+            commands::trust::apply(&mut run, None)
         }
         Command::Rollback(args) => {
             let settings = Settings::new(&global, &origin)?;

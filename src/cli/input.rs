@@ -103,7 +103,7 @@ impl TrustArgs {
                 .map(|list| list.split(',').map(String::from).collect()),
             headers: self.header.clone(),
             override_path: self.override_path,
-            issue,
+            issue: issue.map(Box::new),
             replace_trust: self.replace_trust,
             ..RegistryInput::default()
         }]

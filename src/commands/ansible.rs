@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde_json::Value;
 
-use super::source::{DEFAULT_RESTART, Prepared};
+use super::source::{DEFAULT_RESTART, Prepared, Registries};
 use super::trust::{self, Step};
 use crate::exit_codes::Code;
 use crate::formats::spec::MAX_BYTES;
@@ -90,10 +90,10 @@ fn execute(bytes: &[u8]) -> Result<(Value, Code)> {
         output: Output::Json,
         ..GlobalInput::default()
     })?;
-    let run = Prepared {
+    let mut run = Prepared {
         settings: Settings::new(&global, &origin)?,
         origin,
-        registries: args.spec.registries,
+        registries: Registries::new(args.spec.registries),
         warnings: Vec::new(),
         prune: args.prune,
         restart: args.restart,
@@ -102,14 +102,14 @@ fn execute(bytes: &[u8]) -> Result<(Value, Code)> {
     // `no_log` hides the result anyway; file contents are not even sent.
     let diff = args.ansible.diff && !args.ansible.no_log;
     if args.ansible.check_mode {
-        check(&run, diff).map(|r| (r, Code::Success))
+        check(&mut run, diff).map(|r| (r, Code::Success))
     } else {
-        apply(&run, diff)
+        apply(&mut run, diff)
     }
 }
 
 /// Check mode: `certsd plan`, nothing written (and no lock taken).
-fn check(run: &Prepared, diff: bool) -> Result<Value> {
+fn check(run: &mut Prepared, diff: bool) -> Result<Value> {
     let mut warnings = Vec::new();
     if writer::interrupted(run.settings.root.dir()) {
         warnings.push(
@@ -130,7 +130,7 @@ fn check(run: &Prepared, diff: bool) -> Result<Value> {
 
 /// The steps of `certsd apply` (commands/trust.rs), in the same order, with
 /// what it prints on stderr collected as warnings instead.
-fn apply(run: &Prepared, diff: bool) -> Result<(Value, Code)> {
+fn apply(run: &mut Prepared, diff: bool) -> Result<(Value, Code)> {
     let mut warnings: Vec<String> = Vec::new();
     let done = trust::execute(run, None, &mut |step| {
         match step {

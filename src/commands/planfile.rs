@@ -247,9 +247,9 @@ pub fn show(
         out.write_all(saved.file.shown.as_bytes())?;
         out.flush()?;
     }
-    let run = prepare(&saved, current, &SourceInput::default(), origin)?;
+    let mut run = prepare(&saved, current, &SourceInput::default(), origin)?;
     check_files(&saved, &run.settings.root)?;
-    let changed = super::trust::check_saved(&run, &saved)?;
+    let changed = super::trust::check_saved(&mut run, &saved)?;
     eprintln!(
         "certsd: the plan still applies: `certsd apply --plan {}` writes exactly it",
         saved.name

@@ -22,7 +22,7 @@ pub struct Prepared {
     pub settings: Settings,
     /// How messages name each setting (flags, or spec keys).
     pub origin: Origin,
-    pub registries: Vec<RegistryEntry>,
+    pub registries: Registries,
     /// Warnings from reading the source (k3s settings certsd cannot write).
     pub warnings: Vec<String>,
     pub prune: bool,
@@ -30,6 +30,25 @@ pub struct Prepared {
     pub restart: Option<Vec<String>>,
     /// `--migrate`: move the legacy registry tables first.
     pub migrate: Option<MigrateOptions>,
+}
+
+/// The registries of a run. Planning takes them (each entry is dropped as
+/// soon as it is planned: a fleet's spec is megabytes), so they are planned
+/// once; a second plan of the same run is an error, never an empty list,
+/// which with `--prune` would mean "remove every host".
+pub struct Registries(Option<Vec<RegistryEntry>>);
+
+impl Registries {
+    pub fn new(entries: Vec<RegistryEntry>) -> Registries {
+        Registries(Some(entries))
+    }
+
+    /// The entries, for the one plan of the run.
+    pub fn take(&mut self) -> Result<Vec<RegistryEntry>> {
+        self.0.take().ok_or_else(|| {
+            anyhow::anyhow!("internal error: the registries of a run are planned once")
+        })
+    }
 }
 
 /// Reads the source and the global options into a [`Prepared`] run.
@@ -60,7 +79,7 @@ pub fn prepare(
     Ok(Prepared {
         settings: Settings::new(&global, origin)?,
         origin: origin.clone(),
-        registries,
+        registries: Registries::new(registries),
         warnings,
         prune: source.prune,
         restart,
@@ -145,5 +164,21 @@ fn base_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Registries;
+
+    #[test]
+    fn registries_are_planned_once_never_as_an_empty_list() {
+        let mut registries = Registries::new(Vec::new());
+        assert!(registries.take().is_ok_and(|r| r.is_empty()));
+        let Err(err) = registries.take() else {
+            panic!("a second plan got entries");
+        };
+        let err = err.to_string();
+        assert!(err.contains("planned once"), "{err}");
     }
 }

@@ -14,7 +14,7 @@ use crate::exit_codes::{Code, is_broken_pipe};
 use crate::node::Node;
 use crate::node::validate::Validation;
 use crate::render::report::{self, Restart};
-use crate::settings::{Output, RegistryRequest};
+use crate::settings::{Output, RegistryEntry, RegistryRequest};
 use crate::version::Target;
 use crate::writer;
 
@@ -24,10 +24,16 @@ impl Prepared {
     /// [`planner::Requests`]); a bad entry is still the error reported when
     /// the node or the plan has a problem too, as when every entry was
     /// checked before the node was read.
-    pub(crate) fn plan(&self) -> Result<(Node, Plan)> {
+    pub(crate) fn plan(&mut self) -> Result<(Node, Plan)> {
+        let entries = self.registries.take()?;
+        self.plan_of(entries)
+    }
+
+    /// [`Prepared::plan`] of `entries`, each dropped once it is planned.
+    fn plan_of(&self, entries: Vec<RegistryEntry>) -> Result<(Node, Plan)> {
         let target = self.settings.target();
         let bad_entry = std::cell::Cell::new(false);
-        let mut requests = self.registries.iter().map(|r| {
+        let mut requests = Consumed::new(entries).map(|r| {
             let request = RegistryRequest::validate(&r.input, &r.origin, target.as_ref());
             bad_entry.set(bad_entry.get() || request.is_err());
             request
@@ -67,16 +73,47 @@ impl Prepared {
     }
 
     /// The plan, and every file computing it read (for `plan --out`).
-    fn plan_recorded(&self) -> Result<(Node, Plan, Vec<crate::node::reads::Read>)> {
+    fn plan_recorded(&mut self) -> Result<(Node, Plan, Vec<crate::node::reads::Read>)> {
         let (result, reads) = crate::node::reads::record(|| self.plan());
         let (node, plan) = result?;
         Ok((node, plan, reads))
     }
 }
 
+/// The items of a list in order, each given away as it is reached, and the
+/// list's own memory given back as it empties: a fleet's spec entries are
+/// megabytes, and what they free is what the plan grows into.
+struct Consumed<T> {
+    /// Reversed: the next item is the last.
+    rest: Vec<T>,
+}
+
+impl<T> Consumed<T> {
+    fn new(mut items: Vec<T>) -> Self {
+        items.reverse();
+        Consumed { rest: items }
+    }
+}
+
+impl<T> Iterator for Consumed<T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        let item = self.rest.pop()?;
+        if self.rest.len() < self.rest.capacity() / 2 {
+            self.rest.shrink_to_fit();
+        }
+        Some(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.rest.len(), Some(self.rest.len()))
+    }
+}
+
 /// `plan --plan`: whether the saved plan is what would be computed now;
 /// `Ok(true)` when it still applies and changes something.
-pub(super) fn check_saved(run: &Prepared, saved: &Saved) -> Result<bool> {
+pub(super) fn check_saved(run: &mut Prepared, saved: &Saved) -> Result<bool> {
     let (node, plan) = run.plan()?;
     planfile::check_result(saved, &node, &shown_text(&plan)?)?;
     Ok(plan.changed())
@@ -117,7 +154,7 @@ pub(super) fn without_history(outcome: &mut writer::Outcome, dir: &crate::node::
 }
 
 /// `certsd plan` (with `save`: `plan --out FILE`).
-pub fn plan(run: &Prepared, detailed_exitcode: bool, save: Option<&Save>) -> Result<Code> {
+pub fn plan(run: &mut Prepared, detailed_exitcode: bool, save: Option<&Save>) -> Result<Code> {
     if writer::interrupted(run.settings.root.dir()) {
         eprintln!(
             "warning: a certsd run was killed while writing; this plan shows the files as it left them, and the next apply completes or undoes its writes first"
@@ -188,10 +225,12 @@ impl Executed {
 /// write (recording the apply in the history), restart when asked and
 /// config.toml changed.
 pub(crate) fn execute(
-    run: &Prepared,
+    run: &mut Prepared,
     saved: Option<&Saved>,
     on: &mut dyn FnMut(Step<'_>) -> Result<()>,
 ) -> Result<Executed> {
+    let entries = run.registries.take()?;
+    let run = &*run;
     let settings = &run.settings;
     let options = writer::Options {
         keep_backups: settings.write.keep_backups,
@@ -204,7 +243,7 @@ pub(crate) fn execute(
     if let Some(saved) = saved {
         planfile::check_files(saved, &settings.root)?;
     }
-    let (node, mut plan) = run.plan()?;
+    let (node, mut plan) = run.plan_of(entries)?;
     if let Some(saved) = saved {
         planfile::check_result(saved, &node, &shown_text(&plan)?)?;
     }
@@ -238,7 +277,7 @@ pub(crate) fn execute(
 }
 
 /// `certsd apply`: [`execute`], printing as it goes.
-pub fn apply(run: &Prepared, saved: Option<&Saved>) -> Result<Code> {
+pub fn apply(run: &mut Prepared, saved: Option<&Saved>) -> Result<Code> {
     let output = run.settings.output;
     let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
     let done = execute(run, saved, &mut |step| match step {
@@ -302,5 +341,29 @@ pub fn shown(printed: Result<()>) -> Result<()> {
     match printed {
         Err(err) if is_broken_pipe(&err) => Ok(()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Consumed;
+
+    #[test]
+    fn consumed_gives_every_item_in_order_and_its_memory_back() {
+        let items: Vec<String> = (0..1000).map(|n| n.to_string()).collect();
+        let mut consumed = Consumed::new(items);
+        assert_eq!(consumed.size_hint(), (1000, Some(1000)));
+        let first: Vec<String> = consumed.by_ref().take(900).collect();
+        assert_eq!(first[0], "0");
+        assert_eq!(first[899], "899");
+        assert_eq!(consumed.size_hint(), (100, Some(100)));
+        assert!(
+            consumed.rest.capacity() < 250,
+            "{}",
+            consumed.rest.capacity()
+        );
+        let rest: Vec<String> = consumed.collect();
+        assert_eq!(rest.len(), 100);
+        assert_eq!(rest[99], "999");
     }
 }

@@ -35,7 +35,7 @@ pub fn before_install(
         // `changes` first: a byte compare, where comparing paths parses
         // their components, for each of a fleet's thousands of files.
         .find(|f| f.changes() && f.path == *config)
-        .and_then(|f| f.after_bytes().map(|after| (f, after)))
+        .and_then(|f| f.after_held().map(|after| (f, after)))
     else {
         return Ok(Validation::skipped(
             None,

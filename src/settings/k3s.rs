@@ -302,7 +302,7 @@ fn registry(
         client_cert: server_config.cert.clone(),
         client_key: server_config.key.clone(),
         skip_verify: server_config.skip_verify,
-        auth: server_config.auth.clone(),
+        auth: server_config.auth.clone().map(Box::new),
         mirror_trust,
         ..RegistryInput::default()
     };

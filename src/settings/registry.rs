@@ -37,13 +37,14 @@ pub struct RegistryInput {
     pub headers: Vec<String>,
     pub override_path: bool,
     /// Certificates to make for the registry (self-signed or from a CA dir).
-    pub issue: Option<IssueInput>,
+    /// Boxed, as `auth`: rare, and a fleet's spec holds thousands of entries.
+    pub issue: Option<Box<IssueInput>>,
     /// Replace or drop trust anchors in an existing hosts.toml that certsd did not write.
     pub replace_trust: bool,
     /// containerd's `dial_timeout` (2.0.7+/2.1+).
     pub dial_timeout: Option<String>,
     /// A registry credential, sent as an `Authorization: Basic` header.
-    pub auth: Option<AuthInput>,
+    pub auth: Option<Box<AuthInput>>,
     /// A mirror's own settings: the index into `mirrors`, and its overrides.
     pub mirror_trust: Vec<(usize, TrustOverrides)>,
 }

@@ -245,9 +245,9 @@ fn read_registry(source: &SpecSource, node: &Node, n: usize) -> Result<RegistryE
         capabilities: t.strings("capabilities")?.as_deref().map(split_commas),
         headers: read_headers(&t)?.unwrap_or_default(),
         override_path: t.bool("override_path")?.unwrap_or(false),
-        issue: read_issue(&t, base)?,
+        issue: read_issue(&t, base)?.map(Box::new),
         dial_timeout: t.str("dial_timeout")?,
-        auth,
+        auth: auth.map(Box::new),
         mirror_trust,
         replace_trust: t.bool("replace_trust")?.unwrap_or(false),
     };
