@@ -312,7 +312,7 @@ fn touched(change: &FileChange, copy: Option<String>) -> TouchedOut<'_> {
     });
     let after = match &change.op {
         Op::Write { after, mode } => Some(StateOut {
-            sha256: Sha256::of(after),
+            sha256: after.sha256(),
             mode: *mode,
             backup: None,
         }),

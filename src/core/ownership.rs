@@ -28,8 +28,9 @@ const HOSTS: &str = "hosts.toml";
 /// whose hosts.toml certsd creates or already owns.
 pub fn mark(node: &Node, certs_dir: &NodePath, plan: &mut Plan) -> Result<()> {
     let mut copied: HashMap<String, Vec<String>> = HashMap::new();
-    let mut hosts: Vec<(NodePath, bool, Vec<u8>)> = Vec::new();
-    for change in &plan.files {
+    // Each hosts.toml by its place in the plan, not a copy: a fleet's are megabytes.
+    let mut hosts: Vec<(NodePath, bool, usize)> = Vec::new();
+    for (at, change) in plan.files.iter().enumerate() {
         let Some(dir) = change.path.parent() else {
             continue;
         };
@@ -38,8 +39,8 @@ pub fn mark(node: &Node, certs_dir: &NodePath, plan: &mut Plan) -> Result<()> {
         }
         let name = change.path.file_name();
         if name == HOSTS {
-            if let Some(after) = change.after_bytes() {
-                hosts.push((dir, change.before.is_none(), after.to_vec()));
+            if change.after().is_some() {
+                hosts.push((dir, change.before.is_none(), at));
             }
         } else if name != MARKER {
             copied
@@ -59,7 +60,7 @@ pub fn mark(node: &Node, certs_dir: &NodePath, plan: &mut Plan) -> Result<()> {
             }
         }
     }
-    for (dir, created, after) in hosts {
+    for (dir, created, at) in hosts {
         let path = dir.join(MARKER);
         let existing = node.file(&path)?;
         let Some(old) = existing
@@ -76,7 +77,7 @@ pub fn mark(node: &Node, certs_dir: &NodePath, plan: &mut Plan) -> Result<()> {
             }
         }
         let text = Marker {
-            seal: seal(&dir, &after),
+            seal: seal(&dir, plan.files[at].after_held().unwrap_or_default()),
             files,
         }
         .render();

@@ -4,10 +4,13 @@
 //! `apply`. A leaf: it knows node paths, file contents and certificate names,
 //! and nothing that reads or writes the disk.
 
+use std::path::Path;
+
 use serde::Serialize;
 
 use crate::cert::{KeyType, San};
-use crate::node::{Existing, NodePath};
+use crate::node::reads::Sha256;
+use crate::node::{CopyOf, Existing, NodePath};
 
 /// What happens to one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -19,11 +22,41 @@ pub enum Action {
     Unchanged,
 }
 
+/// The bytes a written file gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// Made by certsd (hosts.toml, config.toml, a marker, a certificate),
+    /// or a copy the file already holds: held.
+    Held(Vec<u8>),
+    /// A copy of an input file (a CA, a client certificate or key) that the
+    /// node does not hold yet. Not held: a fleet's copies are megabytes,
+    /// and each is read again where it is shown or written, and refused if
+    /// it is no longer what was planned ([`CopyOf::read`]).
+    Copy(Box<CopyOf>),
+}
+
+impl Content {
+    /// The bytes, when they are held.
+    pub fn held(&self) -> Option<&[u8]> {
+        match self {
+            Content::Held(bytes) => Some(bytes),
+            Content::Copy(_) => None,
+        }
+    }
+
+    pub fn sha256(&self) -> Sha256 {
+        match self {
+            Content::Held(bytes) => Sha256::of(bytes),
+            Content::Copy(copy) => copy.sha256,
+        }
+    }
+}
+
 /// The new state of a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     /// Write these bytes with this mode.
-    Write { after: Vec<u8>, mode: u32 },
+    Write { after: Content, mode: u32 },
     /// Remove the file.
     Delete,
     /// Remove the (by then empty) directory: `--prune`, after its files.
@@ -53,7 +86,10 @@ impl FileChange {
         FileChange {
             path,
             before,
-            op: Op::Write { after, mode },
+            op: Op::Write {
+                after: Content::Held(after),
+                mode,
+            },
             secret: false,
             backup: false,
             needs_restart: false,
@@ -77,6 +113,26 @@ impl FileChange {
         }
     }
 
+    /// [`FileChange::owned`] for a copy of the input file `source`, whose
+    /// bytes are `bytes`: held only when the file already holds them.
+    pub fn copied(
+        path: NodePath,
+        before: Option<Existing>,
+        (source, bytes): (&Path, &[u8]),
+        mode: u32,
+        secret: bool,
+    ) -> Self {
+        if before.as_ref().is_some_and(|b| b.bytes == bytes) {
+            return FileChange::owned(path, before, bytes.to_vec(), mode, secret);
+        }
+        let copy = CopyOf::of(source.to_path_buf(), bytes);
+        let mut change = FileChange::owned(path, before, Vec::new(), mode, secret);
+        if let Op::Write { after, .. } = &mut change.op {
+            *after = Content::Copy(Box::new(copy));
+        }
+        change
+    }
+
     /// A file that gets exactly `after` and `mode`, whatever it has now.
     pub fn exact(
         path: NodePath,
@@ -86,7 +142,10 @@ impl FileChange {
         secret: bool,
     ) -> Self {
         FileChange {
-            op: Op::Write { after, mode },
+            op: Op::Write {
+                after: Content::Held(after),
+                mode,
+            },
             secret,
             ..FileChange::write(path, before, Vec::new(), mode)
         }
@@ -123,11 +182,27 @@ impl FileChange {
         self.before.as_ref().map(|e| e.bytes.as_slice())
     }
 
-    /// The bytes it will hold; `None` for a delete.
-    pub fn after_bytes(&self) -> Option<&[u8]> {
+    /// What it will hold; `None` for a delete.
+    pub fn after(&self) -> Option<&Content> {
         match &self.op {
             Op::Write { after, .. } => Some(after),
             Op::Delete | Op::RemoveDir => None,
+        }
+    }
+
+    /// The bytes it will hold when the plan holds them (`None` for a
+    /// delete or a copy it reads again).
+    pub fn after_held(&self) -> Option<&[u8]> {
+        self.after().and_then(Content::held)
+    }
+
+    /// Whether the file's bytes change (its mode aside).
+    pub fn content_changes(&self) -> bool {
+        match (&self.before, self.after()) {
+            (Some(before), Some(Content::Held(after))) => before.bytes != *after,
+            (None, None) => false,
+            // A copy is held when the file already has it (`copied`).
+            _ => true,
         }
     }
 
@@ -149,8 +224,8 @@ impl FileChange {
             (None, Op::Write { .. }) => Action::Create,
             (None, Op::Delete | Op::RemoveDir) => Action::Unchanged,
             (Some(_), Op::Delete | Op::RemoveDir) => Action::Delete,
-            (Some(before), Op::Write { after, mode }) => {
-                if before.bytes != *after || before.mode != *mode {
+            (Some(before), Op::Write { mode, .. }) => {
+                if self.content_changes() || before.mode != *mode {
                     Action::Update
                 } else {
                     Action::Unchanged
@@ -370,12 +445,54 @@ mod tests {
         assert_eq!(change(Some(("a", 0o644)), "a").action(), Action::Unchanged);
         let mut loosened = change(Some(("a", 0o644)), "a");
         loosened.op = Op::Write {
-            after: b"a".to_vec(),
+            after: Content::Held(b"a".to_vec()),
             mode: 0o600,
         };
         assert_eq!(loosened.action(), Action::Update);
         let gone = FileChange::delete(NodePath::fixed("/etc/x"), existing("a", 0o640));
         assert_eq!((gone.action(), gone.mode()), (Action::Delete, 0o640));
+    }
+
+    #[test]
+    fn a_copy_is_held_only_when_the_file_already_holds_it() {
+        let source = std::path::Path::new("/in/ca.crt");
+        let copied = |before: Option<Existing>| {
+            FileChange::copied(
+                NodePath::fixed("/h/ca.crt"),
+                before,
+                (source, b"ca"),
+                0o644,
+                false,
+            )
+        };
+        let new = copied(None);
+        let Some(Content::Copy(copy)) = new.after() else {
+            panic!("a new copy is held: {new:?}");
+        };
+        assert_eq!((copy.len, copy.sha256), (2, Sha256::of(b"ca")));
+        assert_eq!(copy.source, source);
+        assert_eq!((new.action(), new.after_held()), (Action::Create, None));
+        let changed = copied(Some(existing("old", 0o644)));
+        assert!(matches!(changed.after(), Some(Content::Copy(_))));
+        assert_eq!(changed.action(), Action::Update);
+        assert!(changed.content_changes());
+        let same = copied(Some(existing("ca", 0o644)));
+        assert_eq!(same.after_held(), Some(&b"ca"[..]));
+        assert_eq!(same.action(), Action::Unchanged);
+        // Only the mode differs: an update with the same bytes, held.
+        let loose = copied(Some(existing("ca", 0o666)));
+        assert_eq!((loose.action(), loose.mode()), (Action::Unchanged, 0o666));
+        let key = FileChange::copied(
+            NodePath::fixed("/h/c.key"),
+            Some(existing("k", 0o644)),
+            (source, b"k"),
+            0o600,
+            true,
+        );
+        assert_eq!(
+            (key.action(), key.content_changes()),
+            (Action::Update, false)
+        );
     }
 
     #[test]
@@ -424,7 +541,7 @@ mod tests {
         };
         assert!(!plan.restart_required() && !plan.changed());
         plan.files[0].op = Op::Write {
-            after: b"b".to_vec(),
+            after: Content::Held(b"b".to_vec()),
             mode: 0o644,
         };
         assert!(plan.restart_required() && plan.changed());

@@ -232,7 +232,7 @@ fn remove_dirs(root: &Root, todo: &[&Stored], plan: &Plan) -> Result<Vec<FileCha
     let deleted: Vec<&str> = plan
         .files
         .iter()
-        .filter(|f| f.after_bytes().is_none())
+        .filter(|f| f.after().is_none())
         .map(|f| f.path.as_str())
         .collect();
     let mut removed: Vec<String> = Vec::new();

@@ -6,6 +6,7 @@
 //! migrate) take their facts from it rather than opening files themselves.
 
 pub mod containerd;
+mod copy;
 mod dirs;
 mod dump;
 mod imports;
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
+pub use copy::CopyOf;
 pub use dirs::{DirEntry, list_dir};
 pub use paths::{NodePath, Resolver, Root, join};
 pub use read::{Existing, read_bounded, read_existing, read_required};

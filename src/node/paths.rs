@@ -134,6 +134,8 @@ pub struct Resolver {
     root: Root,
     /// Keyed by the node path's bytes: no UTF-8 check per lookup.
     walked: Mutex<HashMap<OsString, Walked>>,
+    /// How many walks it keeps before it forgets them all.
+    keep: usize,
     /// The primed directory, held open: its files are looked up and opened
     /// relative to it, a name or two for the kernel to walk instead of the
     /// whole path each time.
@@ -174,7 +176,18 @@ impl Resolver {
         Resolver {
             root,
             walked: Mutex::default(),
+            keep: usize::MAX,
             anchor: OnceLock::new(),
+        }
+    }
+
+    /// A resolver for paths that come grouped by directory (a write
+    /// group's), which keeps only the last `keep` directories' walks: the
+    /// walks of a fleet's thousands of directories are megabytes.
+    pub fn recent(root: Root, keep: usize) -> Resolver {
+        Resolver {
+            keep,
+            ..Resolver::new(root)
         }
     }
 
@@ -310,6 +323,9 @@ impl Resolver {
                 last: None,
                 ..walked.clone()
             };
+            if cache.len() >= self.keep {
+                cache.clear();
+            }
             cache.insert(dir.to_os_string(), kept);
         }
         Ok(walked)
@@ -532,6 +548,8 @@ mod tests {
         link("loop", "srv/x/loop");
         std::fs::write(dir.path().join("srv/x/hosts.toml"), "x").unwrap();
         let paths = Resolver::new(root.clone());
+        // Keeping one walk: forgets (and walks again) at almost every path.
+        let recent = Resolver::recent(root.clone(), 1);
         // Primed from a listing of certs.d (a link to real/: r is a
         // directory there, b a link to one): the same answers.
         let primed = Resolver::new(root.clone());
@@ -572,6 +590,12 @@ mod tests {
                     root.resolve(&node).unwrap(),
                     "{p}"
                 );
+                assert_eq!(
+                    recent.resolve(&node).unwrap(),
+                    root.resolve(&node).unwrap(),
+                    "{p}"
+                );
+                assert!(recent.walked.lock().unwrap().len() <= 1);
             }
         }
         let found = paths

@@ -133,10 +133,16 @@ fn contents(change: &FileChange) -> (String, String) {
         }
         Some(bytes) => redacted(&String::from_utf8_lossy(bytes)),
     };
-    (
-        side(change.before_bytes(), "old"),
-        side(change.after_bytes(), "new"),
-    )
+    // A key is never read again to be shown; a copy is, where it is shown.
+    let after = match change.after() {
+        None => String::new(),
+        Some(_) if change.secret => side(Some(&[]), "new"),
+        Some(_) => match super::diff::after_bytes(change) {
+            Ok(bytes) => side(bytes.as_deref(), "new"),
+            Err(err) => format!("(cannot show it: {err:#})\n"),
+        },
+    };
+    (side(change.before_bytes(), "old"), after)
 }
 
 /// Every line through the diff's redaction (which expects a diff mark).

@@ -8,7 +8,9 @@ use std::fmt::Write;
 
 use similar::TextDiff;
 
-use crate::core::plan::{Action, FileChange, Op, Plan};
+use std::borrow::Cow;
+
+use crate::core::plan::{Action, Content, FileChange, Op, Plan};
 
 /// The diff of every changing file, in plan order; empty when nothing changes.
 #[cfg(test)]
@@ -16,7 +18,7 @@ pub fn render(plan: &Plan) -> String {
     plan.files
         .iter()
         .filter(|f| f.changes())
-        .map(render_file)
+        .map(|f| render_file(f).unwrap_or_else(|e| e.to_string()))
         .collect()
 }
 
@@ -24,14 +26,24 @@ pub fn render(plan: &Plan) -> String {
 /// megabytes that need not sit in memory at once.
 pub fn write(plan: &Plan, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     for change in plan.files.iter().filter(|f| f.changes()) {
-        out.write_all(render_file(change).as_bytes())?;
+        out.write_all(render_file(change)?.as_bytes())?;
     }
     Ok(())
 }
 
-fn render_file(change: &FileChange) -> String {
+/// The bytes a change writes, read again for a copy the plan does not
+/// hold; `None` for a delete.
+pub(super) fn after_bytes(change: &FileChange) -> anyhow::Result<Option<Cow<'_, [u8]>>> {
+    Ok(match change.after() {
+        None => None,
+        Some(Content::Held(bytes)) => Some(Cow::Borrowed(bytes)),
+        Some(Content::Copy(copy)) => Some(Cow::Owned(copy.read()?)),
+    })
+}
+
+fn render_file(change: &FileChange) -> std::io::Result<String> {
     if change.op == Op::RemoveDir {
-        return format!("remove directory {}/\n", change.path);
+        return Ok(format!("remove directory {}/\n", change.path));
     }
     let rel = change.path.as_str().trim_start_matches('/');
     let old = match change.action() {
@@ -45,7 +57,7 @@ fn render_file(change: &FileChange) -> String {
     let mut out = String::new();
     if let Some(before) = change
         .mode_before()
-        .filter(|m| *m != change.mode() && change.after_bytes().is_some())
+        .filter(|m| *m != change.mode() && change.after().is_some())
     {
         let _ = writeln!(
             out,
@@ -54,8 +66,8 @@ fn render_file(change: &FileChange) -> String {
             change.path
         );
     }
-    if change.before_bytes() == change.after_bytes() {
-        return out;
+    if !change.content_changes() {
+        return Ok(out);
     }
     if change.secret {
         let _ = writeln!(
@@ -63,10 +75,11 @@ fn render_file(change: &FileChange) -> String {
             "--- {old}\n+++ {new}\n@@ private key (mode {:04o}): contents not shown @@",
             change.mode()
         );
-        return out;
+        return Ok(out);
     }
     let before = String::from_utf8_lossy(change.before_bytes().unwrap_or_default());
-    let after = String::from_utf8_lossy(change.after_bytes().unwrap_or_default());
+    let after = after_bytes(change).map_err(std::io::Error::other)?;
+    let after = String::from_utf8_lossy(after.as_deref().unwrap_or_default());
     let diff = TextDiff::from_lines(before.as_ref(), after.as_ref());
     let text = diff
         .unified_diff()
@@ -76,7 +89,7 @@ fn render_file(change: &FileChange) -> String {
     for line in text.split_inclusive('\n') {
         out.push_str(&redact(line));
     }
-    out
+    Ok(out)
 }
 
 /// Keys whose values are credentials (registry auths in an old config.toml

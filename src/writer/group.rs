@@ -1,8 +1,9 @@
 //! The items of one write group: what each rename puts where, in order.
 //!
-//! An item borrows what it writes from the plan (or streams it from a
-//! [`Made`] file) instead of copying it: a fleet's group is tens of
-//! thousands of files, and each byte is held once.
+//! An item points at the plan file it writes (or at a [`Made`] file,
+//! streamed) instead of copying anything: a fleet's group is tens of
+//! thousands of files, so an item is a few words, and the bytes, their
+//! size and their hash are taken from the plan where they are needed.
 
 use std::borrow::Cow;
 use std::io::{self, Write};
@@ -13,9 +14,9 @@ use serde::Serialize;
 
 use super::durable;
 use super::journal;
-use crate::core::plan::{FileChange, Made, Op};
-use crate::node::NodePath;
+use crate::core::plan::{self, FileChange, Made, Op};
 use crate::node::reads::Sha256;
+use crate::node::{CopyOf, NodePath, Root};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
@@ -27,59 +28,171 @@ pub(super) enum Kind {
 
 /// One rename of the group.
 pub(super) struct Item<'a> {
-    /// Borrowed from the plan; a backup's own new name is owned.
-    pub node: Cow<'a, NodePath>,
-    pub real: PathBuf,
-    /// `None` for a delete.
-    pub write: Option<Content<'a>>,
-    /// The file whose owner the new one keeps, when not the target itself
-    /// (a backup keeps the owner of the file it copies).
-    pub owner_of: Option<PathBuf>,
+    what: What<'a>,
+    /// What few items need (a fleet's group is tens of thousands of
+    /// items, nearly all of them plain plan files where the root says).
+    odd: Option<Box<Odd>>,
     pub rank: u8,
     /// Its place before the sort by rank (set there).
     pub seq: u32,
     pub kind: Kind,
 }
 
-impl Item<'_> {
+/// What an item writes.
+#[derive(Clone, Copy)]
+enum What<'a> {
+    /// A plan file: its new content, or its removal.
+    Change(&'a FileChange),
+    /// A copy of a plan file's old content, under its own name (in `odd`).
+    Backup(&'a FileChange),
+    /// A file made as it is written, measured once (in `odd`).
+    Made(&'a dyn Made),
+}
+
+/// The parts of an item that is not the usual one.
+#[derive(Default)]
+struct Odd {
+    /// Where the file really is, when not the root joined with the node
+    /// path (a link on the way).
+    real: Option<PathBuf>,
+    /// The file whose owner the new one keeps, when not the target itself
+    /// (a backup keeps the owner of the file it copies).
+    owner_of: Option<PathBuf>,
+    /// A backup's name.
+    name: Option<NodePath>,
+    /// A made file's size and hash.
+    measured: Option<(u64, Sha256)>,
+}
+
+impl<'a> Item<'a> {
+    fn new(root: &Root, what: What<'a>, odd: Odd, real: PathBuf) -> Item<'a> {
+        let mut item = Item {
+            what,
+            odd: None,
+            rank: 0,
+            seq: 0,
+            kind: Kind::Change,
+        };
+        let elsewhere = real != root.host_path(item.node_with(&odd));
+        let odd = Odd {
+            real: elsewhere.then_some(real),
+            ..odd
+        };
+        if odd.real.is_some()
+            || odd.owner_of.is_some()
+            || odd.name.is_some()
+            || odd.measured.is_some()
+        {
+            item.odd = Some(Box::new(odd));
+        }
+        item
+    }
+
+    /// The node path it writes.
+    pub fn node(&self) -> &NodePath {
+        self.node_with(self.odd.as_deref().unwrap_or(&Odd::NONE))
+    }
+
+    fn node_with<'s>(&'s self, odd: &'s Odd) -> &'s NodePath {
+        match (self.what, &odd.name) {
+            (_, Some(name)) => name,
+            (What::Change(change) | What::Backup(change), None) => &change.path,
+            (What::Made(made), None) => made.path(),
+        }
+    }
+
+    /// Where the file really is (`node` with its links followed, under `root`).
+    pub fn real(&self, root: &Root) -> Cow<'_, Path> {
+        match self.odd.as_ref().and_then(|o| o.real.as_deref()) {
+            Some(path) => Cow::Borrowed(path),
+            None => Cow::Owned(root.host_path(self.node())),
+        }
+    }
+
     /// The file whose owner the new one keeps.
-    pub fn owner_of(&self) -> &Path {
-        self.owner_of.as_deref().unwrap_or(&self.real)
+    pub fn owner_of(&self, root: &Root) -> Cow<'_, Path> {
+        match self.odd.as_ref().and_then(|o| o.owner_of.as_deref()) {
+            Some(path) => Cow::Borrowed(path),
+            None => self.real(root),
+        }
+    }
+
+    /// What the file gets; `None` for a delete.
+    pub fn content(&self) -> Option<Content<'a>> {
+        match self.what {
+            What::Change(change) => match &change.op {
+                Op::Write { after, mode } => Some(Content {
+                    body: match after {
+                        plan::Content::Held(bytes) => Body::Bytes(bytes),
+                        plan::Content::Copy(copy) => Body::Copy(copy),
+                    },
+                    mode: *mode,
+                }),
+                Op::Delete | Op::RemoveDir => None,
+            },
+            What::Backup(change) => change.before.as_ref().map(|before| Content {
+                body: Body::Bytes(&before.bytes),
+                mode: before.mode,
+            }),
+            What::Made(made) => {
+                let (len, sha256) = self.odd.as_ref()?.measured?;
+                Some(Content {
+                    body: Body::Made(made, len, sha256),
+                    mode: made.mode(),
+                })
+            }
+        }
+    }
+
+    /// Whether it writes a file (not a delete).
+    pub fn writes(&self) -> bool {
+        self.content().is_some()
     }
 }
 
-/// What a file gets: the bytes (measured once: the journal and the size
-/// check need their hash and size) and the mode.
+impl Odd {
+    const NONE: Odd = Odd {
+        real: None,
+        owner_of: None,
+        name: None,
+        measured: None,
+    };
+}
+
+/// What a file gets: the bytes and the mode.
+#[derive(Clone, Copy)]
 pub(super) struct Content<'a> {
     pub body: Body<'a>,
     pub mode: u32,
-    pub len: u64,
-    pub sha256: Sha256,
 }
 
 /// Where the bytes come from.
 #[derive(Clone, Copy)]
 pub(super) enum Body<'a> {
     Bytes(&'a [u8]),
-    Made(&'a dyn Made),
+    /// An input file the plan did not hold: read again, and checked.
+    Copy(&'a CopyOf),
+    /// Made as it is written, with the size and hash it was measured at.
+    Made(&'a dyn Made, u64, Sha256),
 }
 
-impl<'a> Content<'a> {
-    /// `body` with its size and SHA-256 (a made file is made once for them).
-    pub fn of(body: Body<'a>, mode: u32) -> io::Result<Content<'a>> {
-        let mut sink = Measure {
-            len: 0,
-            hash: digest::Context::new(&digest::SHA256),
-        };
-        body.write_to(&mut sink)?;
-        let mut sha256 = Sha256([0; 32]);
-        sha256.0.copy_from_slice(sink.hash.finish().as_ref());
-        Ok(Content {
-            body,
-            mode,
-            len: sink.len,
-            sha256,
-        })
+impl Content<'_> {
+    pub fn len(&self) -> u64 {
+        match self.body {
+            Body::Bytes(bytes) => bytes.len() as u64,
+            Body::Copy(copy) => copy.len,
+            Body::Made(_, len, _) => len,
+        }
+    }
+
+    /// The SHA-256 of the bytes (hashed here for bytes the plan holds:
+    /// cheaper than keeping 32 bytes for each of a fleet's files).
+    pub fn sha256(&self) -> Sha256 {
+        match self.body {
+            Body::Bytes(bytes) => Sha256::of(bytes),
+            Body::Copy(copy) => copy.sha256,
+            Body::Made(_, _, sha256) => sha256,
+        }
     }
 }
 
@@ -87,14 +200,34 @@ impl Body<'_> {
     pub fn write_to(self, out: &mut dyn Write) -> io::Result<()> {
         match self {
             Body::Bytes(bytes) => out.write_all(bytes),
-            Body::Made(made) => {
-                // Serialisers write in small pieces.
-                let mut buffered = io::BufWriter::with_capacity(1 << 16, out);
-                made.write_to(&mut buffered)?;
-                buffered.flush()
+            Body::Copy(copy) => {
+                let bytes = copy
+                    .read()
+                    .map_err(|e| io::Error::other(format!("{e:#}")))?;
+                out.write_all(&bytes)
             }
+            Body::Made(made, ..) => write_made(made, out),
         }
     }
+}
+
+fn write_made(made: &dyn Made, out: &mut dyn Write) -> io::Result<()> {
+    // Serialisers write in small pieces.
+    let mut buffered = io::BufWriter::with_capacity(1 << 16, out);
+    made.write_to(&mut buffered)?;
+    buffered.flush()
+}
+
+/// A made file's size and SHA-256: it is made once for them.
+fn measure(made: &dyn Made) -> io::Result<(u64, Sha256)> {
+    let mut sink = Measure {
+        len: 0,
+        hash: digest::Context::new(&digest::SHA256),
+    };
+    write_made(made, &mut sink)?;
+    let mut sha256 = Sha256([0; 32]);
+    sha256.0.copy_from_slice(sink.hash.finish().as_ref());
+    Ok((sink.len, sha256))
 }
 
 /// Counts and hashes what is written to it, keeping nothing.
@@ -115,52 +248,50 @@ impl Write for Measure {
     }
 }
 
-/// The items of `change` (its backup first, when `backup` names one) before
-/// sorting; `real` is where its path leads.
-pub(super) fn items_of(
-    change: &FileChange,
+/// Adds the items of `change` (its backup first, when `backup` names one)
+/// to `out`, before sorting; `real` is where its path leads.
+pub(super) fn push_items<'a>(
+    out: &mut Vec<Item<'a>>,
+    root: &Root,
+    change: &'a FileChange,
     real: PathBuf,
     backup: Option<(NodePath, PathBuf)>,
-) -> io::Result<Vec<Item<'_>>> {
-    let mut out = Vec::with_capacity(2);
-    if let (Some((node, backup_real)), Some(before)) = (backup, &change.before) {
-        out.push(Item {
-            node: Cow::Owned(node),
-            real: backup_real,
-            write: Some(Content::of(Body::Bytes(&before.bytes), before.mode)?),
+) {
+    if let (Some((name, backup_real)), Some(_)) = (backup, &change.before) {
+        let odd = Odd {
+            name: Some(name),
             owner_of: Some(real.clone()),
-            rank: 0,
-            seq: 0,
+            ..Odd::default()
+        };
+        out.push(Item {
             kind: Kind::Backup,
+            ..Item::new(root, What::Backup(change), odd, backup_real)
         });
     }
-    let (write, kind) = match &change.op {
-        Op::Write { after, mode } => (Some(Content::of(Body::Bytes(after), *mode)?), Kind::Change),
-        Op::Delete => (None, Kind::Change),
-        Op::RemoveDir => (None, Kind::RemoveDir),
+    let kind = match &change.op {
+        Op::Write { .. } | Op::Delete => Kind::Change,
+        Op::RemoveDir => Kind::RemoveDir,
     };
     out.push(Item {
-        node: Cow::Borrowed(&change.path),
-        real,
-        write,
-        owner_of: None,
         rank: rank(change),
-        seq: 0,
         kind,
+        ..Item::new(root, What::Change(change), Odd::default(), real)
     });
-    Ok(out)
 }
 
 /// The item of a made file: a new file, renamed with the plain ones.
-pub(super) fn made_item(made: &dyn Made, real: PathBuf) -> io::Result<Item<'_>> {
+pub(super) fn made_item<'a>(
+    root: &Root,
+    made: &'a dyn Made,
+    real: PathBuf,
+) -> io::Result<Item<'a>> {
+    let odd = Odd {
+        measured: Some(measure(made)?),
+        ..Odd::default()
+    };
     Ok(Item {
-        node: Cow::Borrowed(made.path()),
-        real,
-        write: Some(Content::of(Body::Made(made), made.mode())?),
-        owner_of: None,
         rank: 2,
-        seq: 0,
-        kind: Kind::Change,
+        ..Item::new(root, What::Made(made), odd, real)
     })
 }
 
@@ -181,7 +312,7 @@ pub(super) fn rank(change: &FileChange) -> u8 {
 
 /// The journal's entries, each made from its item as it is serialised.
 pub(super) struct Entries<'a> {
-    pub root: &'a Path,
+    pub root: &'a Root,
     pub items: &'a [Item<'a>],
 }
 
@@ -203,22 +334,24 @@ impl Serialize for Entries<'_> {
 #[derive(Serialize)]
 struct EntryOut<'a> {
     node: &'a str,
-    target: &'a str,
+    target: String,
     tmp: Option<String>,
     sha256: Option<Sha256>,
     dir: bool,
 }
 
 /// The journal's entry for one item.
-fn entry<'a>(root: &Path, item: &'a Item<'_>) -> anyhow::Result<EntryOut<'a>> {
+fn entry<'a>(root: &Root, item: &'a Item<'_>) -> anyhow::Result<EntryOut<'a>> {
+    let real = item.real(root);
+    let content = item.content();
     Ok(EntryOut {
-        node: item.node.as_str(),
-        target: journal::relative_str(root, &item.real)?,
-        tmp: match item.write {
-            Some(_) => Some(journal::relative(root, &durable::temp_name(&item.real))?),
+        node: item.node().as_str(),
+        target: journal::relative(root.dir(), &real)?,
+        tmp: match content {
+            Some(_) => Some(journal::relative(root.dir(), &durable::temp_name(&real))?),
             None => None,
         },
-        sha256: item.write.as_ref().map(|w| w.sha256),
+        sha256: content.map(|c| c.sha256()),
         dir: item.kind == Kind::RemoveDir,
     })
 }
@@ -237,8 +370,10 @@ mod tests {
         );
         let root = Path::new("/srv/node");
         let real = root.join("etc/containerd/certs.d/r/ca.crt");
-        let items = items_of(&change, real.clone(), None).unwrap();
-        let written = serde_json::to_string(&entry(root, &items[0]).unwrap()).unwrap();
+        let node_root = Root::new(root.to_path_buf());
+        let mut items = Vec::new();
+        push_items(&mut items, &node_root, &change, real.clone(), None);
+        let written = serde_json::to_string(&entry(&node_root, &items[0]).unwrap()).unwrap();
         let expected = journal::Entry {
             node: "/etc/containerd/certs.d/r/ca.crt".into(),
             target: "etc/containerd/certs.d/r/ca.crt".into(),

@@ -114,7 +114,8 @@ impl Session {
         if items.is_empty() {
             return Ok(outcome);
         }
-        let dirs = unique(items.iter().map(|i| parent(&i.real)));
+        let dirs = self.dirs_of(&items);
+        let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
         let removed: usize = dirs.iter().map(|d| durable::remove_debris(d)).sum();
         if removed > 0 {
             outcome.notes.push(format!(
@@ -127,7 +128,7 @@ impl Session {
             committed: false,
             created_dirs: Vec::new(),
             entries: Entries {
-                root: self.root.dir(),
+                root: &self.root,
                 items: &items,
             },
         };
@@ -140,13 +141,21 @@ impl Session {
             return Err(err);
         }
         self.commit(&items, &dirs, small)?;
-        for item in &items {
-            let node = item.node.clone().into_owned();
-            match item.kind {
-                Kind::Backup => outcome.backups.push(node),
-                Kind::Change | Kind::RemoveDir => outcome.written.push(node),
-            }
-        }
+        // The items (their paths, sizes and hashes) go before the outcome's
+        // names are copied: at a fleet's size both would be megabytes.
+        outcome.backups = items
+            .iter()
+            .filter(|i| i.kind == Kind::Backup)
+            .map(|i| i.node().clone())
+            .collect();
+        drop(dirs);
+        drop(items);
+        outcome.written = files
+            .iter()
+            .filter(|f| f.changes())
+            .map(|f| f.path.clone())
+            .chain(made.map(|m| m.path().clone()))
+            .collect();
         for change in files.iter().filter(|f| f.backup && f.changes()) {
             let keep = self.options.keep_backups;
             let dropped = backups::prune(&self.root, &change.path, keep);
@@ -171,7 +180,8 @@ impl Session {
         let mut items = Vec::with_capacity(files.len() + backups + 1);
         // Nothing is written while the items are made: each directory's
         // links are read once.
-        let paths = crate::node::Resolver::new(self.root.clone());
+        // The files come grouped by directory: a few recent walks suffice.
+        let paths = crate::node::Resolver::recent(self.root.clone(), 64);
         for change in files.iter().copied().filter(|f| f.changes()) {
             let real = paths.resolve(&change.path)?;
             let backup = match (change.backup, &change.before) {
@@ -182,11 +192,11 @@ impl Session {
                 }
                 _ => None,
             };
-            items.extend(group::items_of(change, real, backup).map_err(|e| durable::explain(&e))?);
+            group::push_items(&mut items, &self.root, change, real, backup);
         }
         if let Some(made) = made {
             let real = paths.resolve(made.path())?;
-            let item = group::made_item(made, real)
+            let item = group::made_item(&self.root, made, real)
                 .map_err(|e| durable::explain(&e))
                 .with_context(|| format!("{}: cannot write", made.path()))?;
             items.push(item);
@@ -198,9 +208,9 @@ impl Session {
         }
         items.sort_unstable_by_key(|i| (i.rank, i.seq));
         for item in &items {
-            durable::check_path(&item.node, &item.real)?;
-            if let Some(content) = &item.write {
-                durable::check_size_limit(&item.node, content.len)?;
+            durable::check_path(item.node(), &item.real(&self.root))?;
+            if let Some(content) = item.content() {
+                durable::check_size_limit(item.node(), content.len())?;
             }
         }
         Ok(items)
@@ -216,19 +226,21 @@ impl Session {
     ) -> Result<()> {
         let root = self.root.dir();
         for dir in std::iter::once(self.journal_dir.as_path()).chain(dirs.iter().copied()) {
-            for made in durable::make_dirs(dir).map_err(|e| e.context(where_of(items, dir)))? {
+            let known = |e: anyhow::Error| e.context(self.where_of(items, dir));
+            for made in durable::make_dirs(dir).map_err(known)? {
                 journal.created_dirs.push(journal::relative(root, &made)?);
             }
         }
         journal::write(&self.journal_dir, journal, false)?;
         for item in items {
-            if let Some(content) = &item.write {
-                let owner = fs::metadata(item.owner_of())
+            if let Some(content) = item.content() {
+                let owner = fs::metadata(item.owner_of(&self.root))
                     .ok()
                     .map(|m| (m.uid(), m.gid()));
-                write_temp(&durable::temp_name(&item.real), content, owner, small)
+                let real = item.real(&self.root);
+                write_temp(&durable::temp_name(&real), &content, owner, small)
                     .map_err(|e| durable::explain(&e))
-                    .with_context(|| format!("{}: cannot write", item.node))?;
+                    .with_context(|| format!("{}: cannot write", item.node()))?;
             }
         }
         if !small {
@@ -245,15 +257,16 @@ impl Session {
     fn commit(&self, items: &[Item<'_>], dirs: &[&Path], small: bool) -> Result<()> {
         let later = "; the rest of the group is staged and the next certsd run completes it";
         for item in items {
-            let done = match (&item.write, item.kind) {
-                (Some(_), _) => fs::rename(durable::temp_name(&item.real), &item.real),
+            let real = item.real(&self.root);
+            let done = match (item.writes(), item.kind) {
+                (true, _) => fs::rename(durable::temp_name(&real), &real),
                 // remove_dir refuses a directory that is not empty, so a file
                 // that appeared in it meanwhile is never lost.
-                (None, Kind::RemoveDir) => fs::remove_dir(&item.real),
-                (None, _) => durable::remove_atomic(&item.real),
+                (false, Kind::RemoveDir) => fs::remove_dir(&real),
+                (false, _) => durable::remove_atomic(&real),
             };
             done.map_err(|e| durable::explain(&e))
-                .with_context(|| format!("{}: cannot write{later}", item.node))?;
+                .with_context(|| format!("{}: cannot write{later}", item.node()))?;
         }
         if small {
             durable::sync_dirs(dirs)?;
@@ -266,8 +279,8 @@ impl Session {
     /// Undoes a failed staging: temporary files, the journal, the
     /// directories it made (`created`).
     fn roll_back(&self, items: &[Item<'_>], created: &[String]) {
-        for item in items.iter().filter(|i| i.write.is_some()) {
-            let _ = fs::remove_file(durable::temp_name(&item.real));
+        for item in items.iter().filter(|i| i.writes()) {
+            let _ = fs::remove_file(durable::temp_name(&item.real(&self.root)));
         }
         let _ = journal::remove(&self.journal_dir);
         let _ = fs::remove_file(durable::temp_name(&self.journal_dir.join(journal::JOURNAL)));
@@ -282,26 +295,32 @@ pub fn interrupted(dir: &Path) -> bool {
     dir.join(journal::JOURNAL).symlink_metadata().is_ok()
 }
 
-fn parent(path: &Path) -> &Path {
-    path.parent().unwrap_or(Path::new("/"))
-}
+impl Session {
+    /// The items' directories once each, sorted (so a parent comes before
+    /// the directories in it). A set keeps a group of thousands of files
+    /// linear; a directory is copied only the first time it is seen.
+    fn dirs_of(&self, items: &[Item<'_>]) -> Vec<PathBuf> {
+        let mut dirs = std::collections::BTreeSet::new();
+        for item in items {
+            let real = item.real(&self.root);
+            let dir = real.parent().unwrap_or(Path::new("/"));
+            if !dirs.contains(dir) {
+                dirs.insert(dir.to_path_buf());
+            }
+        }
+        dirs.into_iter().collect()
+    }
 
-/// The directories once each, in first-seen order; a set keeps a group of
-/// thousands of files linear (comparing paths pairwise was quadratic).
-fn unique<'a>(dirs: impl Iterator<Item = &'a Path>) -> Vec<&'a Path> {
-    let mut seen: std::collections::HashSet<&Path> = std::collections::HashSet::new();
-    dirs.filter(|d| seen.insert(d)).collect()
-}
-
-/// Names the node file a directory is made for, for messages.
-fn where_of(items: &[Item<'_>], dir: &Path) -> String {
-    items
-        .iter()
-        .find(|i| i.real.parent() == Some(dir))
-        .map_or_else(
-            || dir.display().to_string(),
-            |i| format!("{}: cannot write", i.node),
-        )
+    /// Names the node file a directory is made for, for messages.
+    fn where_of(&self, items: &[Item<'_>], dir: &Path) -> String {
+        items
+            .iter()
+            .find(|i| i.real(&self.root).parent() == Some(dir))
+            .map_or_else(
+                || dir.display().to_string(),
+                |i| format!("{}: cannot write", i.node()),
+            )
+    }
 }
 
 fn write_temp(
@@ -397,6 +416,38 @@ mod tests {
     }
 
     #[test]
+    fn a_copy_is_read_again_and_refused_when_its_input_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path().join("node"));
+        fs::create_dir(root.dir()).unwrap();
+        let input = dir.path().join("ca.crt");
+        fs::write(&input, "planned").unwrap();
+        let plan = || {
+            vec![
+                new_file("/h/hosts.toml", "h", 0o644),
+                FileChange::copied(
+                    NodePath::fixed("/h/ca.crt"),
+                    None,
+                    (&input, b"planned"),
+                    0o644,
+                    false,
+                ),
+            ]
+        };
+        let changed = plan();
+        fs::write(&input, "changed").unwrap();
+        let err = session(&root).apply(&changed, None).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("changed while certsd ran"),
+            "{err:#}"
+        );
+        assert!(names(root.dir()).is_empty(), "{:?}", names(root.dir()));
+        fs::write(&input, "planned").unwrap();
+        session(&root).apply(&plan(), None).unwrap();
+        assert_eq!(fs::read(root.dir().join("h/ca.crt")).unwrap(), b"planned");
+    }
+
+    #[test]
     fn a_delete_removes_the_file_and_leaves_nothing_behind() {
         let dir = tempfile::tempdir().unwrap();
         let root = Root::new(dir.path().to_path_buf());
@@ -439,7 +490,7 @@ mod tests {
             .items(&plan.iter().collect::<Vec<_>>(), None)
             .unwrap()
             .iter()
-            .map(|i| i.node.to_string())
+            .map(|i| i.node().to_string())
             .collect();
         assert_eq!(
             order,
