@@ -256,11 +256,16 @@ pub(crate) fn execute(
     // The snapshot (config.toml's document, every directory's links) is
     // not needed to write: freed before the writer's own lookups.
     drop(node);
-    let records = history_of(run, &plan)?;
-    let mut outcome = session.apply(plan.files.iter().chain(&records.files), records.made())?;
-    // The entry of a fleet's apply is megabytes: not kept for the report.
-    drop(records);
-    without_history(&mut outcome, &history::dir(&settings.config));
+    // The every-boot case: nothing to record or write, and each file's
+    // before and after need not be compared a few more times to learn it.
+    let mut outcome = writer::Outcome::default();
+    if plan.changed() {
+        let records = history_of(run, &plan)?;
+        outcome = session.apply(plan.files.iter().chain(&records.files), records.made())?;
+        // The entry of a fleet's apply is megabytes: not kept for the report.
+        drop(records);
+        without_history(&mut outcome, &history::dir(&settings.config));
+    }
     for note in &outcome.notes {
         on(Step::Noted(note))?;
     }

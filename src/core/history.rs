@@ -310,14 +310,11 @@ fn touched(change: &FileChange, copy: Option<String>) -> TouchedOut<'_> {
         mode: old.mode,
         backup: copy,
     });
-    let after = match &change.op {
-        Op::Write { after, mode } => Some(StateOut {
-            sha256: after.sha256(),
-            mode: *mode,
-            backup: None,
-        }),
-        Op::Delete | Op::RemoveDir => None,
-    };
+    let after = change.after_sha256().map(|sha256| StateOut {
+        sha256,
+        mode: change.mode(),
+        backup: None,
+    });
     TouchedOut {
         path: change.path.as_str(),
         before,

@@ -171,7 +171,7 @@ struct Marker {
 
 impl Marker {
     fn parse(bytes: &[u8]) -> Marker {
-        let text = String::from_utf8_lossy(bytes);
+        let text = text_of(bytes);
         let mut marker = Marker::default();
         for line in text.lines() {
             if let Some(seal) = line.strip_prefix("seal ") {
@@ -202,14 +202,15 @@ impl Marker {
 
 /// SHA-256 over the directory and its hosts.toml, credentials left out.
 fn seal(dir: &NodePath, hosts_toml: &[u8]) -> String {
-    let text = String::from_utf8_lossy(hosts_toml);
+    let text = text_of(hosts_toml);
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     ctx.update(b"certsd-owned-v1\0");
     ctx.update(dir.as_str().as_bytes());
     ctx.update(b"\0");
     // Without a token anywhere, every line is hashed whole: one update over
-    // the text gives the same digest as one per line, at a fraction of the cost.
-    if CREDENTIAL_TOKENS.iter().any(|t| text.contains(t)) {
+    // the text gives the same digest as one per line, at a fraction of the
+    // cost. Both tokens start with a `B`, which most files lack.
+    if text.contains('B') && CREDENTIAL_TOKENS.iter().any(|t| text.contains(t)) {
         for line in text.split_inclusive('\n') {
             ctx.update(without_credential(line).as_bytes());
         }
@@ -227,6 +228,16 @@ fn seal(dir: &NodePath, hosts_toml: &[u8]) -> String {
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The text of `bytes`, invalid UTF-8 replaced. The check alone for the
+/// usual valid file: the lossy conversion walks it chunk by chunk, and a
+/// fleet's rerun reads thousands of markers and hosts.toml files.
+fn text_of(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
 
 /// What starts a credential in a header value.
 const CREDENTIAL_TOKENS: [&str; 2] = ["Basic ", "Bearer "];

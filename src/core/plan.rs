@@ -25,9 +25,13 @@ pub enum Action {
 /// The bytes a written file gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Content {
-    /// Made by certsd (hosts.toml, config.toml, a marker, a certificate),
-    /// or a copy the file already holds: held.
+    /// Made by certsd (hosts.toml, config.toml, a marker, a certificate):
+    /// held.
     Held(Vec<u8>),
+    /// The bytes the file holds now (`before`), not held twice: the
+    /// every-boot rerun finds every file as it should be, and each is then
+    /// known unchanged without comparing it again at every step.
+    Same,
     /// A copy of an input file (a CA, a client certificate or key) that the
     /// node does not hold yet. Not held: a fleet's copies are megabytes,
     /// and each is read again where it is shown or written, and refused if
@@ -36,18 +40,11 @@ pub enum Content {
 }
 
 impl Content {
-    /// The bytes, when they are held.
-    pub fn held(&self) -> Option<&[u8]> {
-        match self {
-            Content::Held(bytes) => Some(bytes),
-            Content::Copy(_) => None,
-        }
-    }
-
-    pub fn sha256(&self) -> Sha256 {
-        match self {
-            Content::Held(bytes) => Sha256::of(bytes),
-            Content::Copy(copy) => copy.sha256,
+    /// `after`, or [`Content::Same`] when `before` holds exactly it.
+    fn of(before: Option<&Existing>, after: Vec<u8>) -> Content {
+        match before {
+            Some(before) if before.bytes == after => Content::Same,
+            _ => Content::Held(after),
         }
     }
 }
@@ -85,11 +82,11 @@ impl FileChange {
         let mode = before.as_ref().map_or(mode, |e| e.mode);
         FileChange {
             path,
-            before,
             op: Op::Write {
-                after: Content::Held(after),
+                after: Content::of(before.as_ref(), after),
                 mode,
             },
+            before,
             secret: false,
             backup: false,
             needs_restart: false,
@@ -114,7 +111,8 @@ impl FileChange {
     }
 
     /// [`FileChange::owned`] for a copy of the input file `source`, whose
-    /// bytes are `bytes`: held only when the file already holds them.
+    /// bytes are `bytes`: never held (the file holds them already, or they
+    /// are read again where needed).
     pub fn copied(
         path: NodePath,
         before: Option<Existing>,
@@ -122,13 +120,13 @@ impl FileChange {
         mode: u32,
         secret: bool,
     ) -> Self {
-        if before.as_ref().is_some_and(|b| b.bytes == bytes) {
-            return FileChange::owned(path, before, bytes.to_vec(), mode, secret);
-        }
-        let copy = CopyOf::of(source.to_path_buf(), bytes);
+        let content = match &before {
+            Some(b) if b.bytes == bytes => Content::Same,
+            _ => Content::Copy(Box::new(CopyOf::of(source.to_path_buf(), bytes))),
+        };
         let mut change = FileChange::owned(path, before, Vec::new(), mode, secret);
         if let Op::Write { after, .. } = &mut change.op {
-            *after = Content::Copy(Box::new(copy));
+            *after = content;
         }
         change
     }
@@ -143,7 +141,7 @@ impl FileChange {
     ) -> Self {
         FileChange {
             op: Op::Write {
-                after: Content::Held(after),
+                after: Content::of(before.as_ref(), after),
                 mode,
             },
             secret,
@@ -193,15 +191,27 @@ impl FileChange {
     /// The bytes it will hold when the plan holds them (`None` for a
     /// delete or a copy it reads again).
     pub fn after_held(&self) -> Option<&[u8]> {
-        self.after().and_then(Content::held)
+        match self.after()? {
+            Content::Held(bytes) => Some(bytes),
+            Content::Same => self.before_bytes(),
+            Content::Copy(_) => None,
+        }
+    }
+
+    /// The SHA-256 of what it will hold; `None` for a delete.
+    pub fn after_sha256(&self) -> Option<Sha256> {
+        match self.after()? {
+            Content::Copy(copy) => Some(copy.sha256),
+            Content::Held(_) | Content::Same => self.after_held().map(Sha256::of),
+        }
     }
 
     /// Whether the file's bytes change (its mode aside).
     pub fn content_changes(&self) -> bool {
         match (&self.before, self.after()) {
             (Some(before), Some(Content::Held(after))) => before.bytes != *after,
-            (None, None) => false,
-            // A copy is held when the file already has it (`copied`).
+            (Some(_), Some(Content::Same)) | (None, None) => false,
+            // A copy is `Same` when the file already has it (`copied`).
             _ => true,
         }
     }
@@ -454,7 +464,31 @@ mod tests {
     }
 
     #[test]
-    fn a_copy_is_held_only_when_the_file_already_holds_it() {
+    fn bytes_the_file_already_holds_are_not_held_twice() {
+        let same = change(Some(("a", 0o644)), "a");
+        assert!(matches!(same.after(), Some(Content::Same)));
+        assert_eq!(same.after_held(), Some(&b"a"[..]));
+        assert_eq!(same.after_sha256(), Some(Sha256::of(b"a")));
+        assert_eq!(
+            (same.action(), same.content_changes()),
+            (Action::Unchanged, false)
+        );
+        let key = FileChange::exact(
+            NodePath::fixed("/k"),
+            Some(existing("a", 0o644)),
+            b"a".to_vec(),
+            0o600,
+            true,
+        );
+        assert!(matches!(key.after(), Some(Content::Same)));
+        assert_eq!((key.action(), key.mode()), (Action::Update, 0o600));
+        let other = change(Some(("a", 0o644)), "b");
+        assert_eq!(other.after(), Some(&Content::Held(b"b".to_vec())));
+        assert_eq!(change(None, "").after(), Some(&Content::Held(Vec::new())));
+    }
+
+    #[test]
+    fn a_copy_is_never_held() {
         let source = std::path::Path::new("/in/ca.crt");
         let copied = |before: Option<Existing>| {
             FileChange::copied(
@@ -477,6 +511,7 @@ mod tests {
         assert_eq!(changed.action(), Action::Update);
         assert!(changed.content_changes());
         let same = copied(Some(existing("ca", 0o644)));
+        assert!(matches!(same.after(), Some(Content::Same)));
         assert_eq!(same.after_held(), Some(&b"ca"[..]));
         assert_eq!(same.action(), Action::Unchanged);
         // Only the mode differs: an update with the same bytes, held.

@@ -37,6 +37,7 @@ pub(super) fn after_bytes(change: &FileChange) -> anyhow::Result<Option<Cow<'_, 
     Ok(match change.after() {
         None => None,
         Some(Content::Held(bytes)) => Some(Cow::Borrowed(bytes)),
+        Some(Content::Same) => change.before_bytes().map(Cow::Borrowed),
         Some(Content::Copy(copy)) => Some(Cow::Owned(copy.read()?)),
     })
 }

@@ -124,6 +124,9 @@ impl<'a> Item<'a> {
                 Op::Write { after, mode } => Some(Content {
                     body: match after {
                         plan::Content::Held(bytes) => Body::Bytes(bytes),
+                        plan::Content::Same => {
+                            Body::Bytes(change.before_bytes().unwrap_or_default())
+                        }
                         plan::Content::Copy(copy) => Body::Copy(copy),
                     },
                     mode: *mode,

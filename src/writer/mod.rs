@@ -448,6 +448,30 @@ mod tests {
     }
 
     #[test]
+    fn a_loosened_key_is_rewritten_with_its_own_bytes_and_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path().to_path_buf());
+        fs::create_dir(dir.path().join("k")).unwrap();
+        fs::write(dir.path().join("k/c.key"), "key").unwrap();
+        fs::set_permissions(
+            dir.path().join("k/c.key"),
+            fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let node = NodePath::fixed("/k/c.key");
+        let before = crate::node::read_existing(&root, &node).unwrap();
+        let key = FileChange::exact(node, before, b"key".to_vec(), 0o600, true);
+        assert!(matches!(
+            key.after(),
+            Some(crate::core::plan::Content::Same)
+        ));
+        session(&root).apply(&[key], None).unwrap();
+        let meta = fs::metadata(dir.path().join("k/c.key")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(fs::read(dir.path().join("k/c.key")).unwrap(), b"key");
+    }
+
+    #[test]
     fn a_delete_removes_the_file_and_leaves_nothing_behind() {
         let dir = tempfile::tempdir().unwrap();
         let root = Root::new(dir.path().to_path_buf());
