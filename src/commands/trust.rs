@@ -229,21 +229,19 @@ pub(crate) fn execute(
     saved: Option<&Saved>,
     on: &mut dyn FnMut(Step<'_>) -> Result<()>,
 ) -> Result<Executed> {
-    let entries = run.registries.take()?;
-    let run = &*run;
-    let settings = &run.settings;
     let options = writer::Options {
-        keep_backups: settings.write.keep_backups,
-        lock_timeout: settings.write.lock_timeout,
+        keep_backups: run.settings.write.keep_backups,
+        lock_timeout: run.settings.write.lock_timeout,
     };
-    let session = writer::Session::for_root(&settings.root, options)?;
+    let session = writer::Session::for_root(&run.settings.root, options)?;
     for repair in session.repairs() {
         on(Step::Repaired(repair))?;
     }
     if let Some(saved) = saved {
-        planfile::check_files(saved, &settings.root)?;
+        planfile::check_files(saved, &run.settings.root)?;
     }
-    let (node, mut plan) = run.plan_of(entries)?;
+    let (node, mut plan) = run.plan()?;
+    let settings = &run.settings;
     if let Some(saved) = saved {
         planfile::check_result(saved, &node, &shown_text(&plan)?)?;
     }

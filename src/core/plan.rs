@@ -39,6 +39,15 @@ pub enum Content {
     Copy(Box<CopyOf>),
 }
 
+/// Where the bytes a written file gets are, [`Content::Same`] resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After<'a> {
+    /// Held by the plan (its own, or the file's as it is).
+    Bytes(&'a [u8]),
+    /// An input file, read again where the bytes are needed.
+    Copy(&'a CopyOf),
+}
+
 impl Content {
     /// `after`, or [`Content::Same`] when `before` holds exactly it.
     fn of(before: Option<&Existing>, after: Vec<u8>) -> Content {
@@ -188,22 +197,30 @@ impl FileChange {
         }
     }
 
+    /// Where the bytes it will hold are; `None` for a delete.
+    pub fn after_bytes(&self) -> Option<After<'_>> {
+        Some(match self.after()? {
+            Content::Held(bytes) => After::Bytes(bytes),
+            Content::Same => After::Bytes(self.before_bytes()?),
+            Content::Copy(copy) => After::Copy(copy),
+        })
+    }
+
     /// The bytes it will hold when the plan holds them (`None` for a
     /// delete or a copy it reads again).
     pub fn after_held(&self) -> Option<&[u8]> {
-        match self.after()? {
-            Content::Held(bytes) => Some(bytes),
-            Content::Same => self.before_bytes(),
-            Content::Copy(_) => None,
+        match self.after_bytes()? {
+            After::Bytes(bytes) => Some(bytes),
+            After::Copy(_) => None,
         }
     }
 
     /// The SHA-256 of what it will hold; `None` for a delete.
     pub fn after_sha256(&self) -> Option<Sha256> {
-        match self.after()? {
-            Content::Copy(copy) => Some(copy.sha256),
-            Content::Held(_) | Content::Same => self.after_held().map(Sha256::of),
-        }
+        Some(match self.after_bytes()? {
+            After::Bytes(bytes) => Sha256::of(bytes),
+            After::Copy(copy) => copy.sha256,
+        })
     }
 
     /// Whether the file's bytes change (its mode aside).

@@ -484,10 +484,8 @@ fn hosts_toml_change(
     if let Some(e) = &existing {
         let text = hosts_toml::render_new(spec);
         if e.bytes == text.as_bytes() {
-            let mut after = text.into_bytes();
-            after.shrink_to_fit();
             plan.files
-                .push(FileChange::write(path, existing, after, 0o644));
+                .push(FileChange::write(path, existing, text.into_bytes(), 0o644));
             return Ok(());
         }
     }

@@ -68,7 +68,14 @@ pub struct Sha256(pub [u8; 32]);
 
 impl Sha256 {
     pub fn of(bytes: &[u8]) -> Sha256 {
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+        Sha256::from_digest(&aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            bytes,
+        ))
+    }
+
+    /// A finished SHA-256 computation (of bytes hashed as they stream).
+    pub fn from_digest(digest: &aws_lc_rs::digest::Digest) -> Sha256 {
         let mut out = [0; 32];
         out.copy_from_slice(digest.as_ref());
         Sha256(out)

@@ -10,7 +10,7 @@ use similar::TextDiff;
 
 use std::borrow::Cow;
 
-use crate::core::plan::{Action, Content, FileChange, Op, Plan};
+use crate::core::plan::{Action, After, FileChange, Op, Plan};
 
 /// The diff of every changing file, in plan order; empty when nothing changes.
 #[cfg(test)]
@@ -34,11 +34,10 @@ pub fn write(plan: &Plan, out: &mut dyn std::io::Write) -> std::io::Result<()> {
 /// The bytes a change writes, read again for a copy the plan does not
 /// hold; `None` for a delete.
 pub(super) fn after_bytes(change: &FileChange) -> anyhow::Result<Option<Cow<'_, [u8]>>> {
-    Ok(match change.after() {
+    Ok(match change.after_bytes() {
         None => None,
-        Some(Content::Held(bytes)) => Some(Cow::Borrowed(bytes)),
-        Some(Content::Same) => change.before_bytes().map(Cow::Borrowed),
-        Some(Content::Copy(copy)) => Some(Cow::Owned(copy.read()?)),
+        Some(After::Bytes(bytes)) => Some(Cow::Borrowed(bytes)),
+        Some(After::Copy(copy)) => Some(Cow::Owned(copy.read()?)),
     })
 }
 

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::durable;
 use super::journal;
-use crate::core::plan::{self, FileChange, Made, Op};
+use crate::core::plan::{After, FileChange, Made, Op};
 use crate::node::reads::Sha256;
 use crate::node::{CopyOf, NodePath, Root};
 
@@ -50,7 +50,7 @@ enum What<'a> {
 }
 
 /// The parts of an item that is not the usual one.
-#[derive(Default)]
+#[derive(PartialEq)]
 struct Odd {
     /// Where the file really is, when not the root joined with the node
     /// path (a link on the way).
@@ -78,11 +78,7 @@ impl<'a> Item<'a> {
             real: elsewhere.then_some(real),
             ..odd
         };
-        if odd.real.is_some()
-            || odd.owner_of.is_some()
-            || odd.name.is_some()
-            || odd.measured.is_some()
-        {
+        if odd != Odd::NONE {
             item.odd = Some(Box::new(odd));
         }
         item
@@ -120,19 +116,13 @@ impl<'a> Item<'a> {
     /// What the file gets; `None` for a delete.
     pub fn content(&self) -> Option<Content<'a>> {
         match self.what {
-            What::Change(change) => match &change.op {
-                Op::Write { after, mode } => Some(Content {
-                    body: match after {
-                        plan::Content::Held(bytes) => Body::Bytes(bytes),
-                        plan::Content::Same => {
-                            Body::Bytes(change.before_bytes().unwrap_or_default())
-                        }
-                        plan::Content::Copy(copy) => Body::Copy(copy),
-                    },
-                    mode: *mode,
-                }),
-                Op::Delete | Op::RemoveDir => None,
-            },
+            What::Change(change) => Some(Content {
+                body: match change.after_bytes()? {
+                    After::Bytes(bytes) => Body::Bytes(bytes),
+                    After::Copy(copy) => Body::Copy(copy),
+                },
+                mode: change.mode(),
+            }),
             What::Backup(change) => change.before.as_ref().map(|before| Content {
                 body: Body::Bytes(&before.bytes),
                 mode: before.mode,
@@ -228,9 +218,7 @@ fn measure(made: &dyn Made) -> io::Result<(u64, Sha256)> {
         hash: digest::Context::new(&digest::SHA256),
     };
     write_made(made, &mut sink)?;
-    let mut sha256 = Sha256([0; 32]);
-    sha256.0.copy_from_slice(sink.hash.finish().as_ref());
-    Ok((sink.len, sha256))
+    Ok((sink.len, Sha256::from_digest(&sink.hash.finish())))
 }
 
 /// Counts and hashes what is written to it, keeping nothing.
@@ -264,7 +252,7 @@ pub(super) fn push_items<'a>(
         let odd = Odd {
             name: Some(name),
             owner_of: Some(real.clone()),
-            ..Odd::default()
+            ..Odd::NONE
         };
         out.push(Item {
             kind: Kind::Backup,
@@ -278,7 +266,7 @@ pub(super) fn push_items<'a>(
     out.push(Item {
         rank: rank(change),
         kind,
-        ..Item::new(root, What::Change(change), Odd::default(), real)
+        ..Item::new(root, What::Change(change), Odd::NONE, real)
     });
 }
 
@@ -290,7 +278,7 @@ pub(super) fn made_item<'a>(
 ) -> io::Result<Item<'a>> {
     let odd = Odd {
         measured: Some(measure(made)?),
-        ..Odd::default()
+        ..Odd::NONE
     };
     Ok(Item {
         rank: 2,

@@ -178,9 +178,8 @@ impl Session {
         // Exact: the group of a fleet is tens of thousands of items.
         let backups = files.iter().filter(|f| f.backup).count();
         let mut items = Vec::with_capacity(files.len() + backups + 1);
-        // Nothing is written while the items are made: each directory's
-        // links are read once.
-        // The files come grouped by directory: a few recent walks suffice.
+        // Nothing is written while the items are made, so walks can be
+        // kept; the files come grouped by directory, so the recent suffice.
         let paths = crate::node::Resolver::recent(self.root.clone(), 64);
         for change in files.iter().copied().filter(|f| f.changes()) {
             let real = paths.resolve(&change.path)?;
@@ -288,14 +287,7 @@ impl Session {
             let _ = fs::remove_dir(self.root.dir().join(dir));
         }
     }
-}
 
-/// Whether a killed run left a journal in `dir` (the next write run completes it).
-pub fn interrupted(dir: &Path) -> bool {
-    dir.join(journal::JOURNAL).symlink_metadata().is_ok()
-}
-
-impl Session {
     /// The items' directories once each, sorted (so a parent comes before
     /// the directories in it). A set keeps a group of thousands of files
     /// linear; a directory is copied only the first time it is seen.
@@ -321,6 +313,11 @@ impl Session {
                 |i| format!("{}: cannot write", i.node()),
             )
     }
+}
+
+/// Whether a killed run left a journal in `dir` (the next write run completes it).
+pub fn interrupted(dir: &Path) -> bool {
+    dir.join(journal::JOURNAL).symlink_metadata().is_ok()
 }
 
 fn write_temp(
